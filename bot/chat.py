@@ -98,7 +98,9 @@ class ChatAdapter(Protocol):
         """Post in the chat (in the thread if given); return the message ref."""
         ...
 
-    async def edit(self, where: Destination, message_ref: str, message: Message) -> None:
+    async def edit(
+        self, where: Destination, message_ref: str, message: Message
+    ) -> None:
         """Replace the text and buttons of a message the bot posted."""
         ...
 
@@ -108,4 +110,8 @@ class ChatAdapter(Protocol):
 
     async def direct(self, where: Destination, message: Message) -> str:
         """Send a private message to ``where.recipient``."""
+        ...
+
+    async def delete(self, where: Destination, message_ref: str) -> None:
+        """Delete a person's message, where the platform lets the bot."""
         ...

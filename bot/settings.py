@@ -32,7 +32,10 @@ class Settings(BaseSettings):
     """Everything an operator can set; see `.env.example` for each meaning."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
     )
 
     modelslab_api_url: str = DEFAULT_API_URL

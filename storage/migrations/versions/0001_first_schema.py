@@ -8,7 +8,6 @@ Create Date: 2026-12-04 16:42:02.267590
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import storage.models
@@ -25,19 +24,11 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("request_id", sa.Integer(), nullable=True),
         sa.Column("at", storage.models.UTCDateTime(), nullable=False),
-        sa.Column(
-            "actor", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False
-        ),
-        sa.Column(
-            "action", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False
-        ),
-        sa.Column(
-            "detail", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False
-        ),
-        sa.Column(
-            "prev_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False
-        ),
-        sa.Column("hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("actor", sa.String(length=128), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("detail", sa.String(length=1000), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
@@ -49,36 +40,20 @@ def upgrade() -> None:
         "outbox_message",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("request_id", sa.Integer(), nullable=True),
-        sa.Column(
-            "platform", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False
-        ),
-        sa.Column(
-            "chat_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False
-        ),
-        sa.Column(
-            "thread_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
-        ),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column(
-            "recipient", sqlmodel.sql.sqltypes.AutoString(length=96), nullable=True
-        ),
-        sa.Column("payload", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column(
-            "status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False
-        ),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("thread_ref", sa.String(length=64), nullable=True),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("recipient", sa.String(length=96), nullable=True),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", storage.models.UTCDateTime(), nullable=False),
         sa.Column("created_at", storage.models.UTCDateTime(), nullable=False),
         sa.Column("sent_at", storage.models.UTCDateTime(), nullable=True),
-        sa.Column(
-            "message_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
-        ),
-        sa.Column(
-            "last_error", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True
-        ),
-        sa.Column(
-            "lease_owner", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
-        ),
+        sa.Column("message_ref", sa.String(length=64), nullable=True),
+        sa.Column("last_error", sa.String(length=300), nullable=True),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
         sa.Column("lease_until", storage.models.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -93,39 +68,25 @@ def upgrade() -> None:
     op.create_table(
         "payment_request",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("ref", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
-        sa.Column(
-            "platform", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False
-        ),
-        sa.Column(
-            "chat_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False
-        ),
-        sa.Column(
-            "thread_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
-        ),
-        sa.Column(
-            "card_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
-        ),
-        sa.Column(
-            "requester_id", sqlmodel.sql.sqltypes.AutoString(length=96), nullable=False
-        ),
+        sa.Column("ref", sa.String(length=16), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=24), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("thread_ref", sa.String(length=64), nullable=True),
+        sa.Column("card_ref", sa.String(length=64), nullable=True),
+        sa.Column("requester_id", sa.String(length=96), nullable=False),
         sa.Column(
             "requester_name",
-            sqlmodel.sql.sqltypes.AutoString(length=128),
+            sa.String(length=128),
             nullable=False,
         ),
         sa.Column("amount_cents", sa.Integer(), nullable=True),
         sa.Column("plan_id", sa.Integer(), nullable=True),
-        sa.Column(
-            "plan_name", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True
-        ),
-        sa.Column("note", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
+        sa.Column("plan_name", sa.String(length=128), nullable=True),
+        sa.Column("note", sa.String(length=400), nullable=False),
         sa.Column("approvals_required", sa.Integer(), nullable=False),
-        sa.Column(
-            "link_key", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True
-        ),
+        sa.Column("link_key", sa.String(length=80), nullable=True),
         sa.Column("billing_notice_sent", sa.Boolean(), nullable=False),
         sa.Column("created_at", storage.models.UTCDateTime(), nullable=False),
         sa.Column("updated_at", storage.models.UTCDateTime(), nullable=False),
@@ -142,7 +103,7 @@ def upgrade() -> None:
 
     op.create_table(
         "processed_inbound",
-        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("at", storage.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
@@ -150,33 +111,23 @@ def upgrade() -> None:
         "checkout",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("request_id", sa.Integer(), nullable=False),
-        sa.Column(
-            "session_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False
-        ),
-        sa.Column(
-            "purpose", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False
-        ),
-        sa.Column(
-            "payment_url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False
-        ),
-        sa.Column(
-            "status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False
-        ),
+        sa.Column("session_id", sa.String(length=255), nullable=False),
+        sa.Column("purpose", sa.String(length=16), nullable=False),
+        sa.Column("payment_url", sa.String(length=2048), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("expires_at", storage.models.UTCDateTime(), nullable=False),
         sa.Column("created_at", storage.models.UTCDateTime(), nullable=False),
         sa.Column("next_poll_at", storage.models.UTCDateTime(), nullable=False),
         sa.Column("last_polled_at", storage.models.UTCDateTime(), nullable=True),
         sa.Column("nudged", sa.Boolean(), nullable=False),
         sa.Column("polls", sa.Integer(), nullable=False),
-        sa.Column(
-            "lease_owner", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
-        ),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
         sa.Column("lease_until", storage.models.UTCDateTime(), nullable=True),
         sa.Column("settled_at", storage.models.UTCDateTime(), nullable=True),
         sa.Column("balance_after_cents", sa.Integer(), nullable=True),
         sa.Column(
             "subscription_status",
-            sqlmodel.sql.sqltypes.AutoString(length=32),
+            sa.String(length=32),
             nullable=True,
         ),
         sa.ForeignKeyConstraint(
@@ -198,18 +149,10 @@ def upgrade() -> None:
         "vote",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("request_id", sa.Integer(), nullable=False),
-        sa.Column(
-            "voter_id", sqlmodel.sql.sqltypes.AutoString(length=96), nullable=False
-        ),
-        sa.Column(
-            "voter_name", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False
-        ),
-        sa.Column(
-            "decision", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False
-        ),
-        sa.Column(
-            "reason", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False
-        ),
+        sa.Column("voter_id", sa.String(length=96), nullable=False),
+        sa.Column("voter_name", sa.String(length=128), nullable=False),
+        sa.Column("decision", sa.String(length=8), nullable=False),
+        sa.Column("reason", sa.String(length=400), nullable=False),
         sa.Column("created_at", storage.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["request_id"],

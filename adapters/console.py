@@ -1,0 +1,173 @@
+"""The console adapter: a team chat in the terminal.
+
+You type as one person at a time (``/as bob`` to switch); the bot's cards
+and replies are printed with their thread. Piped standard input works as a
+script, with ``/wait TEXT`` to pause until the bot has said something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TextIO
+
+from bot.chat import Destination, Inbound, Message
+
+PLATFORM = "console"
+CHAT_ID = "team"
+DEFAULT_WAIT_SECONDS = 60.0
+
+Handler = Callable[[Inbound], Awaitable[None]]
+Extra = Callable[[str], Awaitable[str]]
+
+
+def render(message: Message) -> list[str]:
+    lines = [message.title] if message.title else []
+    lines += [f"  {label}: {value}" for label, value in message.fields]
+    if message.text:
+        lines += message.text.splitlines()
+    if message.buttons:
+        labels = "  ".join(f"[{button.label}]" for button in message.buttons)
+        lines.append(f"  {labels}")
+    return lines
+
+
+class ConsoleAdapter:
+    """Prints what the bot sends; every message gets a short ref like ``m3``."""
+
+    platform = PLATFORM
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+        self.counter = itertools.count(1)
+        self.transcript: list[str] = []
+        self.said = asyncio.Condition()
+
+    async def _show(self, head: str, message: Message, indent: str = "") -> None:
+        lines = render(message)
+        first, rest = (lines[0], lines[1:]) if lines else ("", [])
+        text = "\n".join(
+            [f"{indent}{head} {first}"]
+            + [f"{indent}{' ' * len(head)} {line}" for line in rest]
+        )
+        print(text, file=self.out, flush=True)
+        async with self.said:
+            self.transcript.append(text)
+            self.said.notify_all()
+
+    async def post(self, where: Destination, message: Message) -> str:
+        ref = f"m{next(self.counter)}"
+        indent = "    ↳ " if where.thread_ref else ""
+        await self._show(f"paybot [{ref}]:", message, indent)
+        return ref
+
+    async def edit(
+        self, where: Destination, message_ref: str, message: Message
+    ) -> None:
+        await self._show(f"paybot [{message_ref} edited]:", message)
+
+    async def ephemeral(self, where: Destination, message: Message) -> None:
+        await self._show(f"paybot (only {where.recipient} sees):", message)
+
+    async def direct(self, where: Destination, message: Message) -> str:
+        ref = f"m{next(self.counter)}"
+        await self._show(f"paybot [{ref}] (private to {where.recipient}):", message)
+        return ref
+
+    async def delete(self, where: Destination, message_ref: str) -> None:
+        print(f"(message {message_ref} deleted by paybot)", file=self.out, flush=True)
+
+    async def wait_for(self, text: str, timeout: float = DEFAULT_WAIT_SECONDS) -> bool:
+        """Wait until the bot has printed ``text``; False on timeout."""
+        async with self.said:
+            try:
+                await asyncio.wait_for(
+                    self.said.wait_for(
+                        lambda: any(text in line for line in self.transcript)
+                    ),
+                    timeout,
+                )
+            except TimeoutError:
+                return False
+        return True
+
+
+class ConsoleChat:
+    """Reads lines, speaks them as the current person, handles ``/`` words."""
+
+    def __init__(
+        self,
+        adapter: ConsoleAdapter,
+        handle: Handler,
+        *,
+        speaker: str = "alice",
+        extras: Mapping[str, Extra] | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.handle = handle
+        self.speaker = speaker
+        self.extras = dict(extras or {})
+        self.settle = settle
+        self.failed = False
+
+    async def say(self, line: str, *, echo: bool = True) -> bool:
+        """Process one typed line; False when the chat should end."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return True
+        if echo:
+            print(f"{self.speaker}> {line}", file=self.adapter.out, flush=True)
+        word, _, rest = line.partition(" ")
+        if word in ("/quit", "/exit"):
+            return False
+        if word == "/as":
+            self._switch(rest)
+        elif word == "/wait":
+            await self._wait(rest)
+        elif word in self.extras:
+            print(
+                await self.extras[word](rest.strip()), file=self.adapter.out, flush=True
+            )
+        else:
+            await self.handle(self._inbound(line))
+        if self.settle:
+            await self.settle()
+        return True
+
+    def _switch(self, name: str) -> None:
+        name = name.strip()
+        if not name.isidentifier():
+            print("Usage: /as NAME, e.g. /as bob", file=self.adapter.out, flush=True)
+            return
+        self.speaker = name
+        print(f"(you are now {name})", file=self.adapter.out, flush=True)
+
+    async def _wait(self, text: str) -> None:
+        text = text.strip()
+        if not await self.adapter.wait_for(text):
+            self.failed = True
+            print(f"(gave up waiting for {text!r})", file=self.adapter.out, flush=True)
+
+    def _inbound(self, line: str) -> Inbound:
+        return Inbound(
+            platform=PLATFORM,
+            chat_id=CHAT_ID,
+            user_id=self.speaker,
+            user_name=self.speaker,
+            dedupe_key=f"console:{uuid.uuid4().hex}",
+            text=line,
+            message_ref=None,
+        )
+
+    async def run(self, lines: TextIO, prompt: bool) -> None:
+        """Read until end of input; at a prompt the typed line is not echoed."""
+        while True:
+            if prompt:
+                print(f"{self.speaker}> ", end="", file=self.adapter.out, flush=True)
+            line = await asyncio.to_thread(lines.readline)
+            if not line or not await self.say(line, echo=not prompt):
+                return

@@ -1,0 +1,86 @@
+"""Wiring: one database, one billing client, the engine and its workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+from bot.billing.client import BillingClient
+from bot.budget import CallBudget
+from bot.chat import ChatAdapter, Inbound
+from bot.engine import Engine
+from bot.outbox import OutboxWorker
+from bot.payments import Payments
+from bot.settings import Settings
+from bot.watcher import DEFAULT_SCHEDULE, CheckoutWatcher
+from storage.db import Database
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+# Seconds between two messages in one chat: about one a second on Slack and
+# Telegram keeps clear of their per-chat limits.
+PACING = {"slack": 1.0, "telegram": 1.0, "console": 0.0}
+
+
+def replica_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Paybot:
+    """Everything but the chat platforms; adapters register themselves."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        schedule: tuple[tuple[float, float], ...] = DEFAULT_SCHEDULE,
+        billing: BillingClient | None = None,
+    ) -> None:
+        self.settings = settings
+        upgrade(settings.database_url)
+        self.db = Database(settings.database_url)
+        token = (
+            settings.modelslab_token.get_secret_value()
+            if settings.modelslab_token
+            else ""
+        )
+        self.billing = billing or BillingClient(settings.modelslab_api_url, token)
+        self.budget = CallBudget(settings.paybot_billing_calls_per_minute)
+        self.payments = Payments(self.db, self.billing, settings, self.budget)
+        self.adapters: dict[str, ChatAdapter] = {}
+        owner = replica_name()
+        self.outbox = OutboxWorker(self.db, self.adapters, owner=owner, pacing=PACING)
+        self.engine = Engine(
+            self.db, self.billing, self.payments, settings, on_queued=self.outbox.wake
+        )
+        self.watcher = CheckoutWatcher(
+            self.db,
+            self.billing,
+            self.payments,
+            self.budget,
+            owner=owner,
+            schedule=schedule,
+        )
+
+    def add_adapter(self, adapter: ChatAdapter) -> Callable[[Inbound], Awaitable[None]]:
+        """Register a platform; returns the function it feeds inbound events to."""
+        self.adapters[adapter.platform] = adapter
+        return self.engine.handle
+
+    async def run_workers(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(self.watcher.run(stop), self.outbox.run(stop))
+
+    async def settle(self) -> None:
+        """Finish the work already started: links being made, queued messages."""
+        await self.engine.drain()
+        while await self.outbox.deliver_due():
+            pass
+
+    async def aclose(self) -> None:
+        await self.engine.drain()
+        await self.billing.aclose()
+        self.db.dispose()

@@ -1,0 +1,514 @@
+"""The engine: turns an ``Inbound`` into state changes and queued messages.
+
+Every path ends in one transaction that claims the inbound's dedupe key and
+writes the state change, its audit event and its messages together, so an
+event delivered twice acts once and a crash loses nothing half-done. The
+engine never calls a chat API; the outbox worker does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlmodel import Session
+
+from bot import cards, commands, notify
+from bot.billing.client import BillingClient
+from bot.billing.models import Plan, PlanCatalog
+from bot.cardnumbers import contains_card_number, mask_card_numbers
+from bot.chat import Inbound, Message
+from bot.errors import BillingError, BillingUnavailable, InvalidInput
+from bot.money import check_range, format_usd
+from bot.payments import Payments, link_key
+from bot.settings import Settings
+from bot.states import DESCRIPTIONS, OPEN_STATES, State
+from storage import repo
+from storage.db import Database
+from storage.models import Checkout, PaymentRequest, Vote
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_MINIMUM_CENTS = 1000
+CATALOG_TTL_SECONDS = 600
+BUTTON_COMMANDS = {
+    "approve": commands.Approve,
+    "deny": commands.Deny,
+    "cancel": commands.Cancel,
+    "paid": commands.Paid,
+}
+
+
+class Engine:
+    def __init__(
+        self,
+        db: Database,
+        billing: BillingClient,
+        payments: Payments,
+        settings: Settings,
+        *,
+        on_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.billing = billing
+        self.payments = payments
+        self.settings = settings
+        self.on_queued = on_queued
+        self._catalog: tuple[float, PlanCatalog] | None = None
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    async def handle(self, inbound: Inbound) -> None:
+        """Act on one chat event; never raises for anything a person did."""
+        try:
+            await self._handle(inbound)
+        except InvalidInput as exc:
+            await self._reply_alone(inbound, exc.reason)
+        except BillingUnavailable:
+            await self._reply_alone(
+                inbound, "Billing is unavailable right now. Try again in a minute."
+            )
+        except BillingError as exc:
+            await self._reply_alone(inbound, f"ModelsLab refused that: {exc}")
+        self.on_queued()
+
+    async def _handle(self, inbound: Inbound) -> None:
+        if contains_card_number(inbound.text):
+            await self._refuse_card_number(inbound)
+        elif not self._chat_allowed(inbound):
+            await self._reply_alone(inbound, "paybot is not enabled in this chat.")
+        elif inbound.action:
+            await self._press(inbound)
+        else:
+            await self._run(inbound, commands.parse_command(inbound.text))
+
+    def _chat_allowed(self, inbound: Inbound) -> bool:
+        allowed = self.settings.paybot_allowed_chats
+        return not allowed or f"{inbound.platform}:{inbound.chat_id}" in allowed
+
+    async def _refuse_card_number(self, inbound: Inbound) -> None:
+        log.warning(
+            "refused a message with a card number from %s: %s",
+            inbound.account,
+            mask_card_numbers(inbound.text),
+        )
+        text = (
+            "Please never post card numbers in chat. paybot does not need them: "
+            "payments happen on the hosted checkout page. Delete your message."
+        )
+
+        def work(session: Session) -> None:
+            notify.to_person(session, inbound, Message(text=text))
+            if inbound.message_ref:
+                notify.queue_delete(session, inbound)
+
+        await self._commit(inbound, work)
+
+    async def _press(self, inbound: Inbound) -> None:
+        ref = inbound.action_value or ""
+        request = await self.db.read_async(lambda s: repo.get_request_by_ref(s, ref))
+        if request is None or request.id is None:
+            raise InvalidInput("This request no longer exists.")
+        if inbound.action == "retry":
+            await self._ask_again(inbound, request)
+            return
+        command_type = BUTTON_COMMANDS.get(inbound.action or "")
+        if command_type is None:
+            raise InvalidInput("That button is not one paybot knows.")
+        await self._run(inbound, command_type(request.id))
+
+    async def _run(self, inbound: Inbound, command: commands.Command) -> None:
+        match command:
+            case commands.Topup():
+                await self._topup(inbound, command.amount_cents, command.note)
+            case commands.Subscribe():
+                await self._subscribe(inbound, command.plan, command.note)
+            case commands.Approve():
+                await self._vote(inbound, command.request_id, "approve", "")
+            case commands.Deny():
+                await self._vote(inbound, command.request_id, "deny", command.reason)
+            case commands.Cancel():
+                await self._in_transaction(inbound, self._cancel, command.request_id)
+            case commands.Paid():
+                await self._paid(inbound, command.request_id, command.session_id)
+            case commands.Plans():
+                await self._answer(inbound, await self._plans_message())
+            case commands.Balance():
+                await self._balance(inbound)
+            case commands.Requests():
+                await self._in_transaction(inbound, self._list_requests, None)
+            case commands.Status():
+                await self._in_transaction(inbound, self._status, command.request_id)
+            case commands.Help():
+                await self._answer(
+                    inbound, Message(text=commands.help_text(command.topic))
+                )
+
+    async def _in_transaction(
+        self,
+        inbound: Inbound,
+        work: Callable[[Session, Inbound, T], None],
+        argument: T,
+    ) -> None:
+        await self._commit(inbound, lambda session: work(session, inbound, argument))
+
+    # -- new requests -------------------------------------------------------
+
+    async def _catalog_or_none(self) -> PlanCatalog | None:
+        if self._catalog and time.monotonic() - self._catalog[0] < CATALOG_TTL_SECONDS:
+            return self._catalog[1]
+        try:
+            catalog = await self.billing.list_plans()
+        except BillingError as exc:
+            log.warning("plans unavailable: %s", exc)
+            return None
+        self._catalog = (time.monotonic(), catalog)
+        return catalog
+
+    async def _topup(self, inbound: Inbound, amount_cents: int, note: str) -> None:
+        catalog = await self._catalog_or_none()
+        minimum = catalog.minimum_topup_cents if catalog else DEFAULT_MINIMUM_CENTS
+        check_range(
+            amount_cents,
+            minimum_cents=minimum,
+            maximum_cents=self.settings.topup_max_cents,
+        )
+        request = self._new_request(inbound, "topup", amount_cents, note)
+        await self._create(inbound, request)
+
+    async def _subscribe(self, inbound: Inbound, plan_text: str, note: str) -> None:
+        catalog = await self._catalog_or_none()
+        if catalog is None:
+            raise BillingUnavailable("plans unavailable")
+        plan = find_plan(catalog, plan_text)
+        request = self._new_request(inbound, "subscription", plan.price_cents, note)
+        request.plan_id, request.plan_name = plan.id, plan.name
+        await self._create(inbound, request)
+
+    def _new_request(
+        self, inbound: Inbound, kind: str, amount_cents: int, note: str
+    ) -> PaymentRequest:
+        return PaymentRequest(
+            ref=secrets.token_urlsafe(6),
+            kind=kind,
+            state=State.AWAITING_APPROVAL,
+            platform=inbound.platform,
+            chat_id=inbound.chat_id,
+            thread_ref=inbound.thread_ref or inbound.message_ref,
+            requester_id=inbound.account,
+            requester_name=inbound.user_name,
+            amount_cents=amount_cents,
+            note=note,
+            approvals_required=self.settings.paybot_approvals_required,
+        )
+
+    async def _create(self, inbound: Inbound, request: PaymentRequest) -> None:
+        auto = (
+            request.kind == "topup"
+            and (request.amount_cents or 0) <= self.settings.auto_approve_max_cents
+        )
+
+        def work(session: Session) -> int | None:
+            duplicate = self._pending_twin(session, inbound, request)
+            if duplicate is not None:
+                raise InvalidInput(
+                    f"You already have the same request open: #{duplicate}. "
+                    f"Cancel it first (cancel {duplicate}) to ask again."
+                )
+            session.add(request)
+            session.flush()
+            repo.add_audit(
+                session, request.id, inbound.user_name, "requested", _summary(request)
+            )
+            if auto:
+                self._approve(session, request, "auto-approved under the limit")
+            notify.post_card(session, request)
+            return request.id if auto else None
+
+        approved = await self._commit(inbound, work)
+        if approved:
+            self._start_link(approved)
+
+    def _pending_twin(
+        self, session: Session, inbound: Inbound, request: PaymentRequest
+    ) -> int | None:
+        """An open request of the same person for the same thing, if any."""
+        for other in repo.open_requests(
+            session, OPEN_STATES, inbound.platform, inbound.chat_id
+        ):
+            same = (other.kind, other.amount_cents, other.plan_id) == (
+                request.kind,
+                request.amount_cents,
+                request.plan_id,
+            )
+            if same and other.requester_id == request.requester_id:
+                return other.id
+        return None
+
+    async def _ask_again(self, inbound: Inbound, old: PaymentRequest) -> None:
+        request = self._new_request(inbound, old.kind, old.amount_cents or 0, old.note)
+        request.plan_id, request.plan_name = old.plan_id, old.plan_name
+        await self._create(inbound, request)
+
+    # -- votes ----------------------------------------------------------------
+
+    async def _vote(
+        self, inbound: Inbound, request_id: int, decision: str, reason: str
+    ) -> None:
+        approved = await self._commit(
+            inbound,
+            lambda s: self._record_vote(s, inbound, request_id, decision, reason),
+        )
+        if approved:
+            self._start_link(request_id)
+
+    def _record_vote(
+        self,
+        session: Session,
+        inbound: Inbound,
+        request_id: int,
+        decision: str,
+        reason: str,
+    ) -> bool:
+        request = _existing(session, request_id)
+        self._check_voter(session, inbound, request)
+        vote = Vote(
+            request_id=request_id,
+            voter_id=inbound.account,
+            voter_name=inbound.user_name,
+            decision=decision,
+            reason=reason,
+        )
+        if not repo.add_vote(session, vote):
+            raise InvalidInput(f"You already voted on #{request_id}.")
+        repo.add_audit(session, request_id, inbound.user_name, decision, reason)
+        if decision == "deny":
+            repo.move_request(
+                session, request_id, [State.AWAITING_APPROVAL], State.DENIED
+            )
+            session.refresh(request)
+            notify.edit_card(session, request)
+            text = f"#{request_id} was denied by {inbound.user_name}."
+            notify.to_thread(session, request, Message(text=text + _reason(reason)))
+            return False
+        approvals = [
+            v for v in repo.votes_for(session, request_id) if v.decision == "approve"
+        ]
+        approved = len(approvals) >= request.approvals_required
+        if approved:
+            self._approve(session, request, "quorum reached")
+        notify.edit_card(session, request)
+        return approved
+
+    def _check_voter(
+        self, session: Session, inbound: Inbound, request: PaymentRequest
+    ) -> None:
+        if request.state != State.AWAITING_APPROVAL:
+            state = DESCRIPTIONS[State(request.state)].lower()
+            deciders = [v.voter_name for v in repo.votes_for(session, request.id or 0)]
+            by = f" (by {', '.join(deciders)})" if deciders else ""
+            raise InvalidInput(f"#{request.id} is already decided: {state}{by}.")
+        if inbound.account not in self.settings.paybot_approvers:
+            raise InvalidInput(
+                f"Only approvers can vote on #{request.id}. "
+                "Ask one of them, or the operator to add you to PAYBOT_APPROVERS."
+            )
+        if (
+            inbound.account == request.requester_id
+            and not self.settings.paybot_allow_self_approval
+        ):
+            raise InvalidInput("You cannot approve or deny your own request.")
+
+    def _approve(self, session: Session, request: PaymentRequest, why: str) -> None:
+        assert request.id is not None
+        if not repo.move_request(
+            session, request.id, [State.AWAITING_APPROVAL], State.APPROVED
+        ):
+            return
+        session.refresh(request)
+        request.link_key = link_key(request)
+        session.add(request)
+        repo.add_audit(session, request.id, "paybot", "approved", why)
+
+    def _start_link(self, request_id: int) -> None:
+        task = asyncio.create_task(self.payments.create_link(request_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._link_done)
+
+    def _link_done(self, task: asyncio.Task[bool]) -> None:
+        self._tasks.discard(task)
+        self.on_queued()
+
+    async def drain(self) -> None:
+        """Wait for the payment links being created right now."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- other commands -----------------------------------------------------
+
+    def _cancel(self, session: Session, inbound: Inbound, request_id: int) -> None:
+        request = _existing(session, request_id)
+        is_approver = inbound.account in self.settings.paybot_approvers
+        if inbound.account != request.requester_id and not is_approver:
+            raise InvalidInput(
+                f"Only the requester or an approver can cancel #{request_id}."
+            )
+        was_open = request.state == State.LINK_OPEN
+        if not repo.move_request(session, request_id, OPEN_STATES, State.CANCELLED):
+            state = DESCRIPTIONS[State(request.state)].lower()
+            raise InvalidInput(f"#{request_id} cannot be cancelled: it is {state}.")
+        session.refresh(request)
+        repo.add_audit(session, request_id, inbound.user_name, "cancelled")
+        notify.edit_card(session, request)
+        text = f"#{request_id} was cancelled by {inbound.user_name}."
+        if was_open:
+            text += (
+                " Its payment link stays payable until it expires; if someone pays "
+                "it anyway, the money is credited and reported here."
+            )
+        notify.to_thread(session, request, Message(text=text))
+
+    async def _paid(
+        self, inbound: Inbound, request_id: int | None, session_id: str | None
+    ) -> None:
+        def find(session: Session) -> tuple[PaymentRequest | None, Checkout | None]:
+            if session_id:
+                checkout = repo.checkout_by_session(session, session_id)
+                request = (
+                    repo.get_request(session, checkout.request_id) if checkout else None
+                )
+                return request, checkout
+            request = repo.get_request(session, request_id or 0)
+            return request, repo.checkout_for_request(session, request_id or 0)
+
+        request, checkout = await self.db.read_async(find)
+        if request is None or checkout is None:
+            what = f"#{request_id}" if request_id else "that checkout"
+            raise InvalidInput(
+                f"paybot has no payment link for {what}. Check the id with requests."
+            )
+        await self._reply_alone(inbound, await self.payments.check_now(checkout))
+
+    async def _plans_message(self) -> Message:
+        catalog = await self.billing.list_plans()
+        self._catalog = (time.monotonic(), catalog)
+        lines = [
+            f"{plan.id}  {plan.name}  {format_usd(plan.price_cents)}/{plan.period}"
+            for plan in catalog.plans
+        ]
+        lines.append(
+            f"Pay as you go: top-ups from {format_usd(catalog.minimum_topup_cents)}."
+        )
+        lines.append("Subscribe with: subscribe PLAN_ID [note]")
+        return Message(title="Plans", text="\n".join(lines))
+
+    async def _balance(self, inbound: Inbound) -> None:
+        balance = await self.billing.wallet_balance()
+
+        def work(session: Session) -> None:
+            open_ = repo.open_requests(
+                session, OPEN_STATES, inbound.platform, inbound.chat_id
+            )
+            text = f"Wallet balance: {format_usd(balance.balance_cents)}."
+            if open_:
+                text += "\nOpen requests:\n" + "\n".join(_one_line(r) for r in open_)
+            notify.to_chat(session, inbound, Message(text=text))
+
+        await self._commit(inbound, work)
+
+    def _list_requests(self, session: Session, inbound: Inbound, _: None) -> None:
+        open_ = repo.open_requests(
+            session, OPEN_STATES, inbound.platform, inbound.chat_id
+        )
+        text = (
+            "\n".join(_one_line(r) for r in open_) or "No open requests in this chat."
+        )
+        notify.to_chat(session, inbound, Message(title="Open requests", text=text))
+
+    def _status(self, session: Session, inbound: Inbound, request_id: int) -> None:
+        request = _existing(session, request_id)
+        card = cards.request_card(
+            request,
+            repo.votes_for(session, request_id),
+            repo.checkout_for_request(session, request_id),
+        )
+        events = repo.audit_trail(session, request_id)
+        history = cards.history(request, events).text
+        notify.to_chat(
+            session,
+            inbound,
+            Message(title=card.title, fields=card.fields, text=history),
+        )
+
+    # -- transactions ---------------------------------------------------------
+
+    async def _answer(self, inbound: Inbound, message: Message) -> None:
+        await self._commit(inbound, lambda s: notify.to_chat(s, inbound, message))
+
+    async def _reply_alone(self, inbound: Inbound, text: str) -> None:
+        await self._commit(
+            inbound, lambda s: notify.to_person(s, inbound, Message(text=text))
+        )
+
+    async def _commit(self, inbound: Inbound, work: Callable[[Session], T]) -> T | None:
+        """Run ``work`` with the inbound's dedupe key in one transaction.
+
+        A duplicate delivery finds its key taken and does nothing.
+        """
+
+        def once(session: Session) -> T | None:
+            if not repo.claim_inbound(session, inbound.dedupe_key):
+                log.info("duplicate inbound %s ignored", inbound.dedupe_key)
+                return None
+            return work(session)
+
+        return await self.db.write_async(once)
+
+
+def find_plan(catalog: PlanCatalog, text: str) -> Plan:
+    """The plan a person named by id or by an unambiguous part of its name."""
+    wanted = text.strip().lstrip("#").lower()
+    if wanted.isdigit():
+        matches = [plan for plan in catalog.plans if plan.id == int(wanted)]
+    else:
+        exact = [plan for plan in catalog.plans if plan.name.lower() == wanted]
+        matches = exact or [
+            plan for plan in catalog.plans if wanted in plan.name.lower()
+        ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise InvalidInput(
+            f"There is no plan {text!r}. Type plans to see them, then e.g. subscribe 10."
+        )
+    names = ", ".join(f"{plan.id} ({plan.name})" for plan in matches[:5])
+    raise InvalidInput(f"{text!r} matches several plans: {names}. Use the plan id.")
+
+
+def _existing(session: Session, request_id: int) -> PaymentRequest:
+    request = repo.get_request(session, request_id)
+    if request is None:
+        raise InvalidInput(
+            f"There is no request #{request_id}. Type requests to list them."
+        )
+    return request
+
+
+def _summary(request: PaymentRequest) -> str:
+    return cards.subject(request) + (f": {request.note}" if request.note else "")
+
+
+def _one_line(request: PaymentRequest) -> str:
+    state = DESCRIPTIONS[State(request.state)].lower()
+    return (
+        f"#{request.id} {cards.subject(request)} by {request.requester_name}: {state}"
+    )
+
+
+def _reason(reason: str) -> str:
+    return f" Reason: {reason}" if reason else ""

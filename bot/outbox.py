@@ -1,0 +1,218 @@
+"""The outbox worker: delivers queued chat messages, in order, per chat.
+
+A message is marked sent only after the platform took it, so a crash in
+between sends it again at most once. Each chat is paced, a platform's
+"wait N seconds" pauses only that chat, and a permanent refusal (channel
+gone, bot blocked) is recorded instead of retried forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Mapping
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from bot.chat import ChatAdapter, Destination, Message
+from bot.errors import DeliveryError
+from storage import repo
+from storage.db import Database
+from storage.models import OutboxMessage, PaymentRequest, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+BATCH = 50
+# Kinds that need the request's card to exist on the platform first.
+NEEDS_CARD = {"edit", "reply"}
+
+
+class NotReady(Exception):
+    """The card this message refers to has not been posted yet."""
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        db: Database,
+        adapters: Mapping[str, ChatAdapter],
+        *,
+        owner: str,
+        pacing: Mapping[str, float] | None = None,
+    ) -> None:
+        self.db = db
+        self.adapters = adapters
+        self.owner = owner
+        self.pacing = dict(pacing or {})
+        self.next_send: dict[tuple[str, str], float] = {}
+        self.wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.wakeup.clear()
+            await self.deliver_due()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
+
+    async def deliver_due(self) -> int:
+        """Deliver every message due now; returns how many were sent."""
+        now = utcnow()
+        rows = await self.db.write_async(
+            lambda s: repo.claim_due_messages(s, now, self.owner, LEASE, BATCH)
+        )
+        by_chat: dict[tuple[str, str], list[OutboxMessage]] = {}
+        for row in rows:
+            by_chat.setdefault((row.platform, row.chat_id), []).append(row)
+        sent = await asyncio.gather(
+            *(self._deliver_chat(chat) for chat in by_chat.values())
+        )
+        return sum(sent)
+
+    async def _deliver_chat(self, rows: list[OutboxMessage]) -> int:
+        """Send one chat's messages in order; stop at the first that must wait."""
+        sent = 0
+        for index, row in enumerate(rows):
+            delay = await self._deliver(row)
+            if delay is not None:
+                await self._release(rows[index:], delay)
+                break
+            sent += 1
+        return sent
+
+    async def _deliver(self, row: OutboxMessage) -> float | None:
+        """Send one message; None when done, else seconds until the next try."""
+        adapter = self.adapters.get(row.platform)
+        if adapter is None:
+            await self._finish(row, "failed", error=f"no {row.platform} adapter")
+            return None
+        await self._pace(row)
+        try:
+            ref = await self._send(adapter, row)
+        except NotReady:
+            return 1.0
+        except DeliveryError as exc:
+            return await self._refused(row, exc)
+        await self._finish(row, "sent", ref=ref)
+        return None
+
+    async def _send(self, adapter: ChatAdapter, row: OutboxMessage) -> str | None:
+        message = Message.from_json(row.payload)
+        request = await self._request(row)
+        where = Destination(row.platform, row.chat_id, row.thread_ref, row.recipient)
+        if row.kind in NEEDS_CARD and request is not None:
+            where = self._in_thread(where, request, row.kind)
+        if row.kind == "card":
+            return await adapter.post(where, message)
+        if row.kind == "edit":
+            assert request is not None and request.card_ref is not None
+            await adapter.edit(where, request.card_ref, message)
+            return request.card_ref
+        if row.kind == "reply":
+            return await adapter.post(where, message)
+        if row.kind == "ephemeral":
+            await adapter.ephemeral(where, message)
+            return None
+        if row.kind == "direct":
+            return await adapter.direct(where, message)
+        if row.kind == "delete":
+            await adapter.delete(where, row.message_ref or "")
+            return None
+        raise DeliveryError(f"unknown message kind {row.kind}", permanent=True)
+
+    def _in_thread(
+        self, where: Destination, request: PaymentRequest, kind: str
+    ) -> Destination:
+        if request.card_ref is None:
+            raise NotReady
+        if kind == "edit":
+            return where
+        thread = request.thread_ref or request.card_ref
+        return Destination(where.platform, where.chat_id, thread, where.recipient)
+
+    async def _request(self, row: OutboxMessage) -> PaymentRequest | None:
+        if row.request_id is None:
+            return None
+        request_id = row.request_id
+        return await self.db.read_async(lambda s: repo.get_request(s, request_id))
+
+    async def _pace(self, row: OutboxMessage) -> None:
+        loop = asyncio.get_running_loop()
+        chat = (row.platform, row.chat_id)
+        wait = self.next_send.get(chat, 0.0) - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.next_send[chat] = loop.time() + self.pacing.get(row.platform, 0.0)
+
+    async def _refused(self, row: OutboxMessage, exc: DeliveryError) -> float | None:
+        attempts = row.attempts + 1
+        log.warning(
+            "delivery of message %s (request %s) refused: %s",
+            row.id,
+            row.request_id,
+            exc,
+        )
+        if exc.permanent or attempts >= MAX_ATTEMPTS:
+            await self._finish(row, "failed", error=str(exc))
+            return None
+        row.attempts = attempts
+        row.last_error = str(exc)[:300]
+        if exc.retry_after is not None:
+            return exc.retry_after
+        return min(2.0**attempts, 300.0) * random.uniform(0.8, 1.2)
+
+    async def _release(self, rows: list[OutboxMessage], delay: float) -> None:
+        """Hand back unsent messages, due again after ``delay`` seconds."""
+        due = utcnow() + timedelta(seconds=delay)
+        loop = asyncio.get_running_loop()
+        self.next_send[(rows[0].platform, rows[0].chat_id)] = loop.time() + delay
+
+        def work(session: Session) -> None:
+            for row in rows:
+                stored = session.get(OutboxMessage, row.id)
+                if stored is None or stored.status != "pending":
+                    continue
+                stored.attempts = row.attempts
+                stored.last_error = row.last_error
+                stored.next_attempt_at = max(due, stored.next_attempt_at)
+                stored.lease_owner = stored.lease_until = None
+                session.add(stored)
+
+        await self.db.write_async(work)
+
+    async def _finish(
+        self,
+        row: OutboxMessage,
+        status: str,
+        *,
+        ref: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        def work(session: Session) -> None:
+            stored = session.get(OutboxMessage, row.id)
+            if stored is None:
+                return
+            stored.status = status
+            stored.sent_at = utcnow() if status == "sent" else None
+            stored.message_ref = ref or stored.message_ref
+            stored.last_error = error[:300] if error else None
+            stored.lease_owner = stored.lease_until = None
+            session.add(stored)
+            if status == "sent" and stored.kind == "card" and stored.request_id:
+                _remember_card(session, stored.request_id, ref)
+
+        await self.db.write_async(work)
+
+
+def _remember_card(session: Session, request_id: int, ref: str | None) -> None:
+    request = session.get(PaymentRequest, request_id)
+    if request is not None and ref and request.card_ref is None:
+        request.card_ref = ref
+        session.add(request)

@@ -1,0 +1,178 @@
+"""The checkout watcher: polls confirm-checkout for every open checkout.
+
+Young checkouts and ``paid`` nudges are polled often, older ones less and
+less, all within one shared call budget; polling goes on until a checkout is
+paid or past its ``expires_at`` plus a grace period. Everything it needs is
+in the database, so it resumes where it was after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from bot.billing.client import BillingClient
+from bot.billing.models import CheckoutOutcome
+from bot.budget import CallBudget
+from bot.payments import Payments, purpose_of
+from bot.states import State
+from storage import repo
+from storage.db import Database
+from storage.models import Checkout, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+LINK_SWEEP_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 300.0
+# (age in seconds up to which it applies, seconds between polls)
+DEFAULT_SCHEDULE: tuple[tuple[float, float], ...] = (
+    (600, 4),
+    (1800, 15),
+    (7200, 60),
+    (float("inf"), 180),
+)
+RETRYABLE = {"transient", "rate_limited", "auth_failed"}
+
+
+def poll_interval(
+    age_seconds: float, schedule: tuple[tuple[float, float], ...]
+) -> float:
+    for up_to, interval in schedule:
+        if age_seconds <= up_to:
+            return interval
+    return schedule[-1][1]
+
+
+class CheckoutWatcher:
+    def __init__(
+        self,
+        db: Database,
+        billing: BillingClient,
+        payments: Payments,
+        budget: CallBudget,
+        *,
+        owner: str,
+        schedule: tuple[tuple[float, float], ...] = DEFAULT_SCHEDULE,
+    ) -> None:
+        self.db = db
+        self.billing = billing
+        self.payments = payments
+        self.budget = budget
+        self.owner = owner
+        self.schedule = schedule
+        self.failures: dict[int, int] = {}
+        self.link_retry_at: dict[int, float] = {}
+        self.wakeup = asyncio.Event()
+        self.lag_seconds = 0.0
+        self.outcomes: Counter[str] = Counter()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = 0.0
+        while not stop.is_set():
+            if loop.time() >= next_sweep:
+                await self.sweep_links()
+                next_sweep = loop.time() + LINK_SWEEP_SECONDS
+            await self.tick()
+            self.wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
+
+    async def tick(self) -> int:
+        """Poll the checkouts due now, as many as the budget allows."""
+        limit = self.budget.available()
+        if limit < 1:
+            return 0
+        now = utcnow()
+        due = await self.db.write_async(
+            lambda s: repo.claim_due_checkouts(s, now, self.owner, LEASE, limit)
+        )
+        if due:
+            self.lag_seconds = max(
+                0.0, (now - min(c.next_poll_at for c in due)).total_seconds()
+            )
+        for checkout in due:
+            await self.poll(checkout)
+        return len(due)
+
+    async def poll(self, checkout: Checkout) -> None:
+        if self.payments.is_past_grace(checkout):
+            await self.payments.record(checkout, _expired("past expires_at and grace"))
+            return
+        if not self.budget.try_take(urgent=checkout.nudged):
+            await self._reschedule(checkout, 1.0)
+            return
+        outcome = await self.billing.confirm_checkout(
+            purpose_of(checkout),
+            checkout.session_id,
+            expires_at=checkout.expires_at,
+        )
+        self._learn(outcome)
+        if await self.payments.record(checkout, outcome):
+            self.failures.pop(checkout.id or 0, None)
+            log.info("checkout %s settled: %s", checkout.session_id, outcome.status)
+            return
+        await self._reschedule(checkout, self._next_interval(checkout, outcome))
+
+    def _learn(self, outcome: CheckoutOutcome) -> None:
+        self.outcomes[outcome.status] += 1
+        self.budget.observe(self.billing.rate_limit)
+        if outcome.status == "rate_limited":
+            self.budget.pause(outcome.retry_after or 10.0)
+        elif outcome.status == "auth_failed":
+            log.error("ModelsLab rejected the token; check MODELSLAB_TOKEN")
+            self.budget.pause(60.0)
+
+    def _next_interval(self, checkout: Checkout, outcome: CheckoutOutcome) -> float:
+        age = (utcnow() - checkout.created_at).total_seconds()
+        interval = poll_interval(age, self.schedule)
+        key = checkout.id or 0
+        if outcome.status not in RETRYABLE:
+            self.failures.pop(key, None)
+            return interval
+        failures = self.failures[key] = self.failures.get(key, 0) + 1
+        backoff = min(interval * 2.0**failures, MAX_BACKOFF_SECONDS)
+        return max(backoff * random.uniform(0.5, 1.0), outcome.retry_after or 0.0)
+
+    async def _reschedule(self, checkout: Checkout, seconds: float) -> None:
+        def work(session: Session) -> None:
+            row = session.get(Checkout, checkout.id)
+            if row is None or row.status != "open":
+                return
+            row.next_poll_at = utcnow() + timedelta(seconds=seconds)
+            row.last_polled_at = utcnow()
+            row.polls += 1
+            row.nudged = False
+            row.lease_owner = row.lease_until = None
+            session.add(row)
+
+        await self.db.write_async(work)
+
+    async def sweep_links(self) -> None:
+        """Retry payment links that billing could not create earlier."""
+        approved = await self.db.read_async(
+            lambda s: repo.requests_in_state(s, State.APPROVED)
+        )
+        loop = asyncio.get_running_loop()
+        for request in approved:
+            assert request.id is not None
+            if self.link_retry_at.get(request.id, 0.0) > loop.time():
+                continue
+            if await self.payments.create_link(request.id):
+                self.link_retry_at.pop(request.id, None)
+            else:
+                attempt = self.failures.get(-request.id, 0) + 1
+                self.failures[-request.id] = attempt
+                delay = min(LINK_SWEEP_SECONDS * 2.0**attempt, MAX_BACKOFF_SECONDS)
+                self.link_retry_at[request.id] = loop.time() + delay
+
+
+def _expired(detail: str) -> CheckoutOutcome:
+    return CheckoutOutcome(status="expired", detail=detail)

@@ -1,0 +1,279 @@
+"""The queries the engine runs. Every function takes an open session and
+leaves committing to the caller, so one transaction can hold a state
+change, its audit event and its outgoing messages together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Executable, delete, func, or_, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    AuditEvent,
+    Checkout,
+    OutboxMessage,
+    PaymentRequest,
+    ProcessedInbound,
+    Vote,
+    utcnow,
+)
+
+GENESIS_HASH = "0" * 64
+
+
+def _changed(session: Session, statement: Executable) -> int:
+    """Run an INSERT, UPDATE or DELETE; return how many rows it touched."""
+    result = cast(CursorResult[Any], session.execute(statement))
+    return int(result.rowcount)
+
+
+def _insert_ignoring_conflict(
+    session: Session, table: Any, values: dict[str, Any]
+) -> bool:
+    """INSERT that reports False instead of failing on a unique conflict."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values).on_conflict_do_nothing()
+    return bool(_changed(session, statement))
+
+
+def claim_inbound(session: Session, key: str) -> bool:
+    """Record a chat event's dedupe key; False if it was seen before."""
+    return _insert_ignoring_conflict(
+        session, ProcessedInbound, {"key": key, "at": utcnow()}
+    )
+
+
+def forget_inbound_before(session: Session, cutoff: datetime) -> int:
+    statement = delete(ProcessedInbound).where(col(ProcessedInbound.at) < cutoff)
+    return _changed(session, statement)
+
+
+def add_vote(session: Session, vote: Vote) -> bool:
+    """Store a vote; False if this person already voted on the request."""
+    values = vote.model_dump(exclude={"id"})
+    return _insert_ignoring_conflict(session, Vote, values)
+
+
+def votes_for(session: Session, request_id: int) -> list[Vote]:
+    query = select(Vote).where(Vote.request_id == request_id).order_by(col(Vote.id))
+    return list(session.exec(query))
+
+
+def move_request(
+    session: Session, request_id: int, sources: Iterable[str], target: str
+) -> bool:
+    """Conditional state change: only one of several racing callers wins."""
+    statement = (
+        update(PaymentRequest)
+        .where(col(PaymentRequest.id) == request_id)
+        .where(col(PaymentRequest.state).in_(list(sources)))
+        .values(state=target, updated_at=utcnow())
+    )
+    return bool(_changed(session, statement))
+
+
+def get_request(session: Session, request_id: int) -> PaymentRequest | None:
+    return session.get(PaymentRequest, request_id)
+
+
+def get_request_by_ref(session: Session, ref: str) -> PaymentRequest | None:
+    query = select(PaymentRequest).where(PaymentRequest.ref == ref)
+    return session.exec(query).first()
+
+
+def open_requests(
+    session: Session, states: Iterable[str], platform: str, chat_id: str
+) -> list[PaymentRequest]:
+    query = (
+        select(PaymentRequest)
+        .where(col(PaymentRequest.state).in_(list(states)))
+        .where(PaymentRequest.platform == platform)
+        .where(PaymentRequest.chat_id == chat_id)
+        .order_by(col(PaymentRequest.id))
+    )
+    return list(session.exec(query))
+
+
+def requests_in_state(
+    session: Session, state: str, limit: int = 100
+) -> list[PaymentRequest]:
+    query = (
+        select(PaymentRequest)
+        .where(PaymentRequest.state == state)
+        .order_by(col(PaymentRequest.id))
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
+def count_requests_by_state(session: Session) -> dict[str, int]:
+    query = select(PaymentRequest.state, func.count()).group_by(PaymentRequest.state)
+    return {state: int(count) for state, count in session.exec(query)}
+
+
+def checkout_for_request(session: Session, request_id: int) -> Checkout | None:
+    query = (
+        select(Checkout)
+        .where(Checkout.request_id == request_id)
+        .order_by(col(Checkout.id).desc())
+    )
+    return session.exec(query).first()
+
+
+def checkout_by_session(session: Session, session_id: str) -> Checkout | None:
+    return session.exec(
+        select(Checkout).where(Checkout.session_id == session_id)
+    ).first()
+
+
+def settle_checkout(
+    session: Session, checkout_id: int, status: str, **values: Any
+) -> bool:
+    """Close an open checkout once; False if another caller already did."""
+    statement = (
+        update(Checkout)
+        .where(col(Checkout.id) == checkout_id)
+        .where(col(Checkout.status) == "open")
+        .values(status=status, settled_at=utcnow(), lease_owner=None, **values)
+    )
+    return bool(_changed(session, statement))
+
+
+def claim_due_checkouts(
+    session: Session, now: datetime, owner: str, lease: timedelta, limit: int
+) -> list[Checkout]:
+    """Lease the open checkouts due for a poll, nudged and youngest first.
+
+    On PostgreSQL the rows are locked with SKIP LOCKED, so replicas never
+    claim the same checkout; the lease keeps it theirs until it runs out.
+    """
+    query = (
+        select(Checkout)
+        .where(Checkout.status == "open")
+        .where(col(Checkout.next_poll_at) <= now)
+        .where(
+            or_(col(Checkout.lease_until).is_(None), col(Checkout.lease_until) < now)
+        )
+        .order_by(col(Checkout.nudged).desc(), col(Checkout.created_at).desc())
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    checkouts = list(session.exec(query))
+    for checkout in checkouts:
+        checkout.lease_owner = owner
+        checkout.lease_until = now + lease
+        session.add(checkout)
+    return checkouts
+
+
+def count_open_checkouts(session: Session) -> int:
+    query = select(func.count()).select_from(Checkout).where(Checkout.status == "open")
+    return int(session.exec(query).one())
+
+
+def queue_message(session: Session, message: OutboxMessage) -> None:
+    session.add(message)
+
+
+def claim_due_messages(
+    session: Session, now: datetime, owner: str, lease: timedelta, limit: int
+) -> list[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "pending")
+        .where(col(OutboxMessage.next_attempt_at) <= now)
+        .where(
+            or_(
+                col(OutboxMessage.lease_until).is_(None),
+                col(OutboxMessage.lease_until) < now,
+            )
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    messages = list(session.exec(query))
+    for message in messages:
+        message.lease_owner = owner
+        message.lease_until = now + lease
+        session.add(message)
+    return messages
+
+
+def count_pending_messages(session: Session) -> int:
+    query = (
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.status == "pending")
+    )
+    return int(session.exec(query).one())
+
+
+def sent_card_ref(session: Session, request_id: int) -> str | None:
+    request = session.get(PaymentRequest, request_id)
+    return request.card_ref if request else None
+
+
+def _event_hash(prev_hash: str, event: AuditEvent) -> str:
+    body = json.dumps(
+        [
+            prev_hash,
+            event.request_id,
+            event.at.isoformat(),
+            event.actor,
+            event.action,
+            event.detail,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def add_audit(
+    session: Session, request_id: int | None, actor: str, action: str, detail: str = ""
+) -> AuditEvent:
+    """Append an audit event chained to the previous one by its hash."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise appends so two replicas never chain onto the same event.
+        session.execute(text("SELECT pg_advisory_xact_lock(7301)"))
+    last = session.exec(
+        select(AuditEvent.hash).order_by(col(AuditEvent.id).desc())
+    ).first()
+    event = AuditEvent(
+        request_id=request_id,
+        actor=actor,
+        action=action,
+        detail=detail[:1000],
+        prev_hash=last or GENESIS_HASH,
+        hash="",
+    )
+    event.hash = _event_hash(event.prev_hash, event)
+    session.add(event)
+    return event
+
+
+def audit_trail(session: Session, request_id: int) -> Sequence[AuditEvent]:
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.request_id == request_id)
+        .order_by(col(AuditEvent.id))
+    )
+    return list(session.exec(query))
+
+
+def verify_audit_chain(session: Session) -> AuditEvent | None:
+    """The first event whose hash does not match the chain, or None."""
+    prev_hash = GENESIS_HASH
+    for event in session.exec(select(AuditEvent).order_by(col(AuditEvent.id))):
+        if event.prev_hash != prev_hash or _event_hash(prev_hash, event) != event.hash:
+            return event
+        prev_hash = event.hash
+    return None
