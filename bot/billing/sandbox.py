@@ -14,6 +14,7 @@ test-only control routes:
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -27,7 +28,7 @@ from bot.billing.checkout_page import CheckoutPages
 from bot.billing.sandbox_api import AccountApi
 from bot.billing.sandbox_config import FAULT_KINDS, SandboxConfig
 from bot.billing.sandbox_pipeline import API_PREFIX, ApiRoute, Sandbox
-from bot.billing.wire import dumps, loads
+from bot.billing.wire import loads
 from bot.errors import ConfigError
 
 __all__ = ["API_PREFIX", "SandboxConfig", "create_sandbox_app", "serve_sandbox"]
@@ -197,7 +198,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def _json(body: object) -> Response:
-    return Response(dumps(body), media_type="application/json")
+    # Control answers are for tests: settings may be floats, money stays text.
+    return Response(json.dumps(body, default=str), media_type="application/json")
 
 
 def _problem(message: str, status: int) -> Response:
