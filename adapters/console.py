@@ -46,12 +46,12 @@ class ConsoleAdapter:
         self.transcript: list[str] = []
         self.said = asyncio.Condition()
 
-    async def _show(self, head: str, message: Message, indent: str = "") -> None:
-        lines = render(message)
-        first, rest = (lines[0], lines[1:]) if lines else ("", [])
+    async def _show(self, head: str, message: Message, thread: bool = False) -> None:
+        arrow = "    ↳ " if thread else ""
+        lines = render(message) or [""]
+        pad = " " * (len(arrow) + len(head) + 1)
         text = "\n".join(
-            [f"{indent}{head} {first}"]
-            + [f"{indent}{' ' * len(head)} {line}" for line in rest]
+            [f"{arrow}{head} {lines[0]}"] + [pad + line for line in lines[1:]]
         )
         print(text, file=self.out, flush=True)
         async with self.said:
@@ -60,8 +60,7 @@ class ConsoleAdapter:
 
     async def post(self, where: Destination, message: Message) -> str:
         ref = f"m{next(self.counter)}"
-        indent = "    ↳ " if where.thread_ref else ""
-        await self._show(f"paybot [{ref}]:", message, indent)
+        await self._show(f"paybot [{ref}]:", message, thread=bool(where.thread_ref))
         return ref
 
     async def edit(

@@ -95,10 +95,7 @@ def topup_paid(request: PaymentRequest, balance_cents: int | None) -> Message:
 
 
 def subscription_paid(request: PaymentRequest, status: str) -> Message:
-    text = (
-        f"Subscription {request.plan_name} is {status}. "
-        f"Status: {status} (request #{request.id})"
-    )
+    text = f"Subscription to {request.plan_name}: {status} (request #{request.id})"
     return Message(text=_after_cancel(request) + text)
 
 

@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = load_settings()
         logs.configure(
-            settings.paybot_log_level, settings.paybot_log_format, _secrets(settings)
+            _log_level(args, settings), settings.paybot_log_format, _secrets(settings)
         )
         sys.exit(_dispatch(args, settings))
     except ConfigError as exc:
@@ -87,6 +87,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runner import run_bot
 
     return asyncio.run(run_bot(settings))
+
+
+def _log_level(args: argparse.Namespace, settings: Settings) -> str:
+    """The demo's chat is its output: it logs warnings only, unless told."""
+    quiet = args.command in ("demo", "db", "doctor")
+    if quiet and "paybot_log_level" not in settings.model_fields_set:
+        return "WARNING"
+    return settings.paybot_log_level
 
 
 def _secrets(settings: Settings) -> list[str]:

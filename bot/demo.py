@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+from html import unescape
 import sys
 import tempfile
 from pathlib import Path
@@ -44,7 +45,7 @@ subscribe 10 team plan
 approve 2
 /wait Payment link for #2
 /pay 2 {TEST_CARD}
-/wait Subscription Basic Enterprise is
+/wait Subscription to Basic Enterprise
 balance
 """
 
@@ -125,5 +126,9 @@ async def pay(paybot: Paybot, rest: str) -> str:
 
 
 def _headline(html: str) -> str:
-    match = re.search(r"<h1[^>]*>(.*?)</h1>", html, re.DOTALL)
-    return re.sub(r"<[^>]+>|\s+", " ", match.group(1)).strip() if match else "done"
+    """What the page says: its alert if it shows one, else its heading."""
+    for pattern in (r"<div class='alert[^']*'>(.*?)</div>", r"<h1[^>]*>(.*?)</h1>"):
+        match = re.search(pattern, html, re.DOTALL)
+        if match:
+            return unescape(re.sub(r"<[^>]+>|\s+", " ", match.group(1)).strip())
+    return "done"

@@ -65,5 +65,5 @@ def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # httpx logs every request line at INFO, and Telegram's token is in the URL.
-    for noisy in ("httpx", "httpcore", "telegram.ext", "uvicorn.access"):
+    for noisy in ("httpx", "httpcore", "telegram.ext", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -34,8 +34,21 @@ PlatformFactory = Callable[[Settings, Paybot], Awaitable[Platform]]
 
 
 def platform_factories(settings: Settings) -> dict[str, PlatformFactory]:
-    """The adapters whose settings are present, registered explicitly."""
-    return {}
+    """The adapters whose settings are present, registered explicitly.
+
+    This is the one place ``bot`` reaches into ``adapters``: the imports are
+    local so that the engine never loads a platform SDK it does not use.
+    """
+    factories: dict[str, PlatformFactory] = {}
+    if settings.slack_bot_token and settings.slack_signing_secret:
+        from adapters.slack import start_slack
+
+        factories["slack"] = start_slack
+    if settings.telegram_bot_token:
+        from adapters.telegram import start_telegram
+
+        factories["telegram"] = start_telegram
+    return factories
 
 
 def check_run_settings(settings: Settings) -> None:

@@ -204,7 +204,7 @@ class AccountApi:
 
     def invoice_pdf(self, call: ApiCall) -> Reply:
         invoice = self._invoice(call.params["id"])
-        return Reply({"url": f"{call.base_url}/_sandbox/invoices/{invoice['id']}.pdf"})
+        return Reply({"url": f"{call.base_url}/invoices/{invoice['id']}.pdf"})
 
     def _invoice(self, invoice_id: str) -> dict[str, Any]:
         invoice = self.ledger.invoices.get(invoice_id)

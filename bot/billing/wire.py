@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 _CENT = Decimal("0.01")
+_EPOCH_FLOOR = 1_000_000_000
 
 
 class BodyError(ValueError):
@@ -83,6 +84,9 @@ def parse_datetime(value: object) -> datetime | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | Decimal):
+        # Unix seconds; small numbers are durations or junk, not dates.
+        if value < _EPOCH_FLOOR:
+            return None
         try:
             return datetime.fromtimestamp(float(value), UTC)
         except (OverflowError, ValueError, OSError):
