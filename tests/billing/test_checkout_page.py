@@ -11,7 +11,9 @@ from tests.billing.conftest import RunningSandbox
 
 @pytest.fixture
 async def link_url(client: BillingClient) -> str:
-    link = await client.create_payment_link("fund", idempotency_key="p1", amount_cents=2000)
+    link = await client.create_payment_link(
+        "fund", idempotency_key="p1", amount_cents=2000
+    )
     return link.payment_url
 
 
@@ -24,14 +26,24 @@ async def test_page_shows_what_is_paid_and_a_self_contained_form(link_url: str) 
     page = httpx.get(link_url, timeout=5)
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
-    for text in ("wallet top-up", "$20.00", "card_number", "cvc", "expiry", "Pay", "Cancel"):
+    for text in (
+        "wallet top-up",
+        "$20.00",
+        "card_number",
+        "cvc",
+        "expiry",
+        "Pay",
+        "Cancel",
+    ):
         assert text in page.text
     assert "src=" not in page.text and "<link" not in page.text
     assert "https://" not in page.text
 
 
 async def test_subscription_page_names_the_plan(client: BillingClient) -> None:
-    link = await client.create_payment_link("subscribe", idempotency_key="p2", plan_id=10)
+    link = await client.create_payment_link(
+        "subscribe", idempotency_key="p2", plan_id=10
+    )
     page = httpx.get(link.payment_url, timeout=5)
     assert "Basic Enterprise subscription (monthly)" in page.text
     assert "$249.00" in page.text

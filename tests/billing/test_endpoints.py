@@ -71,7 +71,9 @@ async def test_billing_profile_endpoints(client: BillingClient) -> None:
 
 
 async def test_payment_method_endpoints(client: BillingClient) -> None:
-    await client.add_payment_method("pm_test_mc", make_default=False, idempotency_key="a")
+    await client.add_payment_method(
+        "pm_test_mc", make_default=False, idempotency_key="a"
+    )
     await client.set_default_payment_method("pm_test_mc", idempotency_key="b")
     methods = await client.payment_methods()
     await client.delete_payment_method("pm_test_visa")
@@ -88,8 +90,12 @@ async def test_payment_method_endpoints(client: BillingClient) -> None:
         await client.add_payment_method("4242424242424242")
 
 
-async def test_invoice_endpoints(sandbox: RunningSandbox, client: BillingClient) -> None:
-    link = await client.create_payment_link("fund", idempotency_key="i1", amount_cents=2000)
+async def test_invoice_endpoints(
+    sandbox: RunningSandbox, client: BillingClient
+) -> None:
+    link = await client.create_payment_link(
+        "fund", idempotency_key="i1", amount_cents=2000
+    )
     sandbox.pay(link.session_id)
 
     invoices = await client.invoices()
@@ -105,7 +111,9 @@ async def test_invoice_endpoints(sandbox: RunningSandbox, client: BillingClient)
 
 async def test_wallet_endpoints(client: BillingClient) -> None:
     checkout = await client.fund_wallet(2000, idempotency_key="w1")
-    funded = await client.fund_wallet(2500, idempotency_key="w2", payment_method_id="pm_x")
+    funded = await client.fund_wallet(
+        2500, idempotency_key="w2", payment_method_id="pm_x"
+    )
     with pytest.raises(PaymentDeclined) as declined:
         await client.fund_wallet(2000, payment_method_id="pm_card_chargeDeclined")
     await client.withdraw(500, idempotency_key="w3")

@@ -45,7 +45,9 @@ async def test_b21_simulator_receives_and_echoes_exact_amounts(
 ) -> None:
     sandbox = start_sandbox(minimum_topup_usd="1")
     client = make_client(sandbox.api_url)
-    link = await client.create_payment_link("fund", idempotency_key="k", amount_cents=cents)
+    link = await client.create_payment_link(
+        "fund", idempotency_key="k", amount_cents=cents
+    )
     [call] = sandbox.calls("/billing/payment-link")
     assert call["body"] == f'{{"purpose": "fund", "amount": {text}}}'
     assert link.amount_cents == cents
@@ -88,13 +90,19 @@ async def test_b25_missing_or_unparseable_expiry_means_24_hours(
         link["expires_at"] = expires_at  # type: ignore[assignment]
     transport, _ = mock_transport(httpx.Response(201, json={"data": link}))
     client = make_client(BASE, transport=transport, clock=lambda: NOW)
-    created = await client.create_payment_link("fund", idempotency_key="k", amount_cents=2000)
+    created = await client.create_payment_link(
+        "fund", idempotency_key="k", amount_cents=2000
+    )
     assert created.expires_at == datetime.fromtimestamp(NOW, UTC) + timedelta(hours=24)
 
 
 def test_expiry_is_read_as_utc() -> None:
-    assert parse_datetime("2026-02-20T12:30:00Z") == datetime(2026, 2, 20, 12, 30, tzinfo=UTC)
+    assert parse_datetime("2026-02-20T12:30:00Z") == datetime(
+        2026, 2, 20, 12, 30, tzinfo=UTC
+    )
     assert parse_datetime("2026-02-20T13:30:00+01:00") == datetime(
         2026, 2, 20, 12, 30, tzinfo=UTC
     )
-    assert parse_datetime("2026-02-20T12:30:00") == datetime(2026, 2, 20, 12, 30, tzinfo=UTC)
+    assert parse_datetime("2026-02-20T12:30:00") == datetime(
+        2026, 2, 20, 12, 30, tzinfo=UTC
+    )

@@ -34,7 +34,9 @@ async def test_each_fault_kind(
     sandbox = start_sandbox(slow_seconds=0.3)
     sleep = SleepRecorder()
     client = make_client(sandbox.api_url, sleep=sleep, timeouts=Timeouts(read=0.1))
-    link = await client.create_payment_link("fund", idempotency_key="f1", amount_cents=2000)
+    link = await client.create_payment_link(
+        "fund", idempotency_key="f1", amount_cents=2000
+    )
 
     sandbox.faults(kind)
     balance = await client.wallet_balance()
@@ -51,7 +53,11 @@ async def test_each_fault_kind(
 
 @pytest.mark.parametrize(
     ("kind", "error"),
-    [("503", BillingUnavailable), ("429", BillingRateLimited), ("drop", BillingUnavailable)],
+    [
+        ("503", BillingUnavailable),
+        ("429", BillingRateLimited),
+        ("drop", BillingUnavailable),
+    ],
 )
 async def test_mutation_without_key_is_not_retried_through_a_fault(
     sandbox: RunningSandbox, make_client: MakeClient, kind: str, error: type[Exception]
@@ -68,7 +74,9 @@ async def test_keyed_mutation_survives_faults_with_one_session(
 ) -> None:
     client = make_client(sandbox.api_url)
     sandbox.faults("503", "drop", "html502")
-    link = await client.create_payment_link("fund", idempotency_key="f2", amount_cents=2000)
+    link = await client.create_payment_link(
+        "fund", idempotency_key="f2", amount_cents=2000
+    )
     assert len(sandbox.calls("/billing/payment-link")) == 4
     assert [s["id"] for s in sandbox.state()["sessions"]] == [link.session_id]
 
@@ -92,7 +100,9 @@ async def test_fault_mode_can_be_switched_at_run_time(
     sandbox: RunningSandbox, make_client: MakeClient
 ) -> None:
     client = make_client(sandbox.api_url, max_attempts=1)
-    sandbox.control("POST", "/_sandbox/config", {"fault_rate": 1, "fault_kinds": ["503"]})
+    sandbox.control(
+        "POST", "/_sandbox/config", {"fault_rate": 1, "fault_kinds": ["503"]}
+    )
     with pytest.raises(BillingUnavailable):
         await client.wallet_balance()
     sandbox.control("POST", "/_sandbox/config", {"fault_rate": 0})

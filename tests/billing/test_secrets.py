@@ -26,12 +26,20 @@ async def test_token_stays_out_of_logs_errors_and_reprs(
     client = make_client(sandbox.api_url, token=TOKEN)
 
     await client.wallet_balance()
-    link = await client.create_payment_link("fund", idempotency_key="k", amount_cents=2000)
+    link = await client.create_payment_link(
+        "fund", idempotency_key="k", amount_cents=2000
+    )
     outcome = await client.confirm_checkout("fund", link.session_id)
     with pytest.raises(BillingError) as caught:
         await client.subscription_status(404)
 
-    seen = [caplog.text, repr(client), str(client), str(caught.value), repr(caught.value)]
+    seen = [
+        caplog.text,
+        repr(client),
+        str(client),
+        str(caught.value),
+        repr(caught.value),
+    ]
     seen += [repr(outcome), repr(link)]
     assert caplog.records, "the client logs its calls"
     assert all(TOKEN not in text for text in seen)
@@ -44,7 +52,9 @@ async def test_echoed_token_is_scrubbed_from_error_text(
     caplog.set_level(logging.DEBUG)
     body = {"message": f"Token {TOKEN} is not valid for this account."}
     transport, _ = mock_transport(httpx.Response(401, json=body))
-    client = make_client("https://billing.test/api/agents/v1", TOKEN, transport=transport)
+    client = make_client(
+        "https://billing.test/api/agents/v1", TOKEN, transport=transport
+    )
     with pytest.raises(BillingAuthError) as caught:
         await client.wallet_balance()
     assert TOKEN not in str(caught.value) and "***" in str(caught.value)
