@@ -147,6 +147,8 @@ class BillingClient:
             _CONFIRM_PATHS[purpose],
             self._timeouts.for_read(),
             body={"session_id": session_id},
+            # Polled often; the outcome line below is the one worth reading.
+            log_level=logging.DEBUG,
         )
         exchange = await self._api.exchange(call)
         if is_dropped(exchange):
@@ -468,8 +470,9 @@ class BillingClient:
     async def _get(
         self, path: str, params: Mapping[str, str | int] | None = None
     ) -> Exchange:
+        timeout = self._timeouts.for_read()
         return await self._api.call(
-            Call("GET", path, self._timeouts.for_read(), params=params)
+            Call("GET", path, timeout, params=params, log_level=logging.DEBUG)
         )
 
     async def _mutate(

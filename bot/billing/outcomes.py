@@ -151,7 +151,7 @@ def classify_checkout(
 ) -> CheckoutOutcome:
     """Decide what a confirm-checkout answer means for the payment."""
     status = exchange.status
-    if status is None or status >= 500 or exchange.problem:
+    if status is None or exchange.problem or status // 100 not in (2, 4):
         return CheckoutOutcome("transient", exchange.problem or f"HTTP {status}")
     if 200 <= status < 300:
         return _classify_success(exchange, purpose)

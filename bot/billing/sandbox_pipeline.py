@@ -111,11 +111,11 @@ class Sandbox:
         return response
 
     def _answer(self, request: Request, route: ApiRoute, text: str) -> Response:
-        token = _bearer(request)
-        if route.authenticated and token not in self.ledger.tokens:
-            return self._unauthorized()
         quota = self.limiter.take(route.bucket, time.time(), self.config.rate_limits)
         headers = self._quota_headers(quota)
+        token = _bearer(request)
+        if route.authenticated and token not in self.ledger.tokens:
+            return self._unauthorized(headers)
         try:
             if not quota.allowed:
                 headers["Retry-After"] = str(
@@ -171,11 +171,11 @@ class Sandbox:
             (place if isinstance(place, dict) else body)["idempotency_replay"] = True
         return _json_response(body, reply.status, headers)
 
-    def _unauthorized(self) -> Response:
+    def _unauthorized(self, headers: dict[str, str]) -> Response:
         if self.config.unauthorized_body == "laravel":
-            return _json_response({"message": "Unauthenticated."}, 401, {})
+            return _json_response({"message": "Unauthenticated."}, 401, headers)
         failure = ApiFailure(401, "unauthenticated", "Unauthenticated.")
-        return _failure_response(failure, {})
+        return _failure_response(failure, headers)
 
     def _quota_headers(self, quota: Quota) -> dict[str, str]:
         reset = quota.reset_at
@@ -236,9 +236,6 @@ class Sandbox:
 
 class _DroppedConnection(Response):
     """Start an answer, then vanish: the server closes mid-response."""
-
-    def __init__(self) -> None:
-        super().__init__()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = [(b"content-type", b"application/json"), (b"content-length", b"512")]

@@ -58,6 +58,7 @@ class Call:
     params: Mapping[str, str | int] | None = None
     idempotency_key: str | None = None
     authenticated: bool = True
+    log_level: int = logging.INFO
 
     @property
     def retryable(self) -> bool:
@@ -174,10 +175,9 @@ class ApiTransport:
         return max(wait, retry_after) if retry_after is not None else wait
 
     def _log(self, call: Call, exchange: Exchange, elapsed: float) -> None:
-        level = logging.INFO if call.method != "GET" else logging.DEBUG
         outcome = exchange.status if exchange.status is not None else exchange.problem
         logger.log(
-            level,
+            call.log_level,
             "%s %s -> %s in %.0f ms",
             call.method,
             call.path,

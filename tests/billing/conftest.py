@@ -42,7 +42,8 @@ class RunningSandbox:
         return loads(response.text)
 
     def state(self) -> dict[str, Any]:
-        return self.control("GET", "/_sandbox/state")
+        state: dict[str, Any] = self.control("GET", "/_sandbox/state")
+        return state
 
     def pay(self, session_id: str) -> None:
         self.control("POST", f"/_sandbox/sessions/{session_id}/pay")

@@ -225,6 +225,7 @@ CHECKOUT_ROWS = [
     (httpx.Response(500, json=envelope_error("server_error")), PAST, "transient"),
     (httpx.Response(503, text="down"), PAST, "transient"),
     (html(502), PAST, "transient"),
+    (httpx.Response(302, headers={"location": "/login"}), FUTURE, "transient"),
     (httpx.Response(200, text=""), PAST, "transient"),
     (httpx.Response(200, text="[1, 2]"), PAST, "transient"),
     (html(200), PAST, "transient"),
