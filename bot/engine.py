@@ -122,6 +122,46 @@ class Engine:
             raise InvalidInput("That button is not one paybot knows.")
         await self._run(inbound, command_type(request.id))
 
+    async def check_press(self, inbound: Inbound) -> str | None:
+        """Why a button press would be refused, read without changing anything.
+
+        Lets an adapter answer a press at once, before ``handle`` runs (a
+        Telegram button spins until answered); None means go ahead.
+        """
+
+        def check(session: Session) -> str | None:
+            if inbound.action not in (*BUTTON_COMMANDS, "retry"):
+                return "That button is not one paybot knows."
+            request = repo.get_request_by_ref(session, inbound.action_value or "")
+            if request is None or request.id is None:
+                return "This request no longer exists."
+            if inbound.action not in ("approve", "deny"):
+                return None
+            try:
+                self._check_voter(session, inbound, request)
+            except InvalidInput as exc:
+                return exc.reason
+            votes = repo.votes_for(session, request.id)
+            if any(vote.voter_id == inbound.account for vote in votes):
+                return f"You already voted on #{request.id}."
+            return None
+
+        return await self.db.read_async(check)
+
+    async def move_chat(self, platform: str, old_chat_id: str, new_chat_id: str) -> int:
+        """Follow a chat to its new id; returns how many requests moved."""
+        moved = await self.db.write_async(
+            lambda s: repo.move_chat(s, platform, old_chat_id, new_chat_id)
+        )
+        log.info(
+            "%s chat %s is now %s: %d requests moved",
+            platform,
+            old_chat_id,
+            new_chat_id,
+            moved,
+        )
+        return moved
+
     async def _run(self, inbound: Inbound, command: commands.Command) -> None:
         match command:
             case commands.Topup():

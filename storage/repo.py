@@ -102,6 +102,32 @@ def open_requests(
     return list(session.exec(query))
 
 
+def move_chat(
+    session: Session, platform: str, old_chat_id: str, new_chat_id: str
+) -> int:
+    """Point a chat's requests and unsent messages at its new id.
+
+    For a chat the platform renumbered (a Telegram group upgraded to a
+    supergroup); returns how many requests moved.
+    """
+    moved = _changed(
+        session,
+        update(PaymentRequest)
+        .where(col(PaymentRequest.platform) == platform)
+        .where(col(PaymentRequest.chat_id) == old_chat_id)
+        .values(chat_id=new_chat_id, updated_at=utcnow()),
+    )
+    _changed(
+        session,
+        update(OutboxMessage)
+        .where(col(OutboxMessage.platform) == platform)
+        .where(col(OutboxMessage.chat_id) == old_chat_id)
+        .where(col(OutboxMessage.status) == "pending")
+        .values(chat_id=new_chat_id),
+    )
+    return moved
+
+
 def requests_in_state(
     session: Session, state: str, limit: int = 100
 ) -> list[PaymentRequest]:
@@ -112,6 +138,10 @@ def requests_in_state(
         .limit(limit)
     )
     return list(session.exec(query))
+
+
+def requests_in_any_state(session: Session) -> list[PaymentRequest]:
+    return list(session.exec(select(PaymentRequest).order_by(col(PaymentRequest.id))))
 
 
 def count_requests_by_state(session: Session) -> dict[str, int]:
