@@ -52,13 +52,26 @@ class Payments:
         self.billing = billing
         self.settings = settings
         self.budget = budget
+        # Requests whose link call is under way: the approval and the
+        # watcher's sweep must not both ask ModelsLab for the same link.
+        self._creating: set[int] = set()
 
     async def create_link(self, request_id: int) -> bool:
         """Ask for the payment link of an approved request and store it.
 
         Returns False when billing is unavailable and the caller should try
-        again later with the same key; True when the request moved on.
+        again later with the same key; True when the request moved on or
+        another caller is already asking for its link.
         """
+        if request_id in self._creating:
+            return True
+        self._creating.add(request_id)
+        try:
+            return await self._create_link(request_id)
+        finally:
+            self._creating.discard(request_id)
+
+    async def _create_link(self, request_id: int) -> bool:
         request = await self.db.read_async(lambda s: repo.get_request(s, request_id))
         if request is None or request.state != State.APPROVED or not request.link_key:
             return True
