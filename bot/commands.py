@@ -157,7 +157,7 @@ _USAGES: dict[str, _Usage] = {
 _ALIASES = {"fund": "topup", "start": "help"}
 
 _ID = re.compile(r"#?([0-9]{1,9})")
-_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{4,250}")
+_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_-]{4,250}")
 _QUOTED_PLAN = re.compile(r"[\"“”](?P<plan>[^\"“”]*)[\"“”](?P<note>.*)", re.DOTALL)
 _PLAN_NOTE_START = re.compile(
     r"(?:^|\s+)(?:(?:--|—)(?=\s|$)|(?=for(?:\s|$)))", re.IGNORECASE

@@ -111,8 +111,10 @@ class Sandbox:
         return response
 
     def _answer(self, request: Request, route: ApiRoute, text: str) -> Response:
-        quota = self.limiter.take(route.bucket, time.time(), self.config.rate_limits)
-        headers = self._quota_headers(quota)
+        enforced = self.config.rate_limits
+        quota = self.limiter.take(route.bucket, time.time(), enforced)
+        # Without limits there is no allowance to report.
+        headers = self._quota_headers(quota) if enforced else {}
         token = _bearer(request)
         if route.authenticated and token not in self.ledger.tokens:
             return self._unauthorized(headers)

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from bot.billing.client import BillingClient
-from bot.billing.sandbox import API_PREFIX, SandboxConfig, create_sandbox_app
-from bot.billing.wire import loads
+from bot.billing.sandbox import SandboxConfig, create_sandbox_app
+from tests.support.sandbox import RunningSandbox
 from tests.support.servers import serve_in_thread
 
 TOKEN = "sandbox-token"
@@ -26,39 +26,6 @@ class SleepRecorder:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-
-
-@dataclass(frozen=True)
-class RunningSandbox:
-    root: str
-
-    @property
-    def api_url(self) -> str:
-        return self.root + API_PREFIX
-
-    def control(self, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, self.root + path, json=body, timeout=5)
-        assert response.status_code < 400, response.text
-        return loads(response.text)
-
-    def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = self.control("GET", "/_sandbox/state")
-        return state
-
-    def pay(self, session_id: str) -> None:
-        self.control("POST", f"/_sandbox/sessions/{session_id}/pay")
-
-    def decline(self, session_id: str) -> None:
-        self.control("POST", f"/_sandbox/sessions/{session_id}/decline")
-
-    def expire(self, session_id: str) -> None:
-        self.control("POST", f"/_sandbox/sessions/{session_id}/expire")
-
-    def faults(self, *kinds: str) -> None:
-        self.control("POST", "/_sandbox/faults", {"kinds": list(kinds)})
-
-    def calls(self, path: str) -> list[dict[str, Any]]:
-        return [call for call in self.state()["requests"] if call["path"] == path]
 
 
 @pytest.fixture

@@ -41,7 +41,9 @@ class RecordingAdapter:
     async def post(self, where: Destination, message: Message) -> str:
         return self._record("post", where, message)
 
-    async def edit(self, where: Destination, message_ref: str, message: Message) -> None:
+    async def edit(
+        self, where: Destination, message_ref: str, message: Message
+    ) -> None:
         self._record("edit", where, message)
         self.sent[-1].ref = message_ref
 
@@ -65,8 +67,14 @@ class RecordingAdapter:
         return cards[-1].message
 
 
-def said(person: str, text: str, *, key: str | None = None, platform: str = "console",
-         chat: str = "team") -> Inbound:
+def said(
+    person: str,
+    text: str,
+    *,
+    key: str | None = None,
+    platform: str = "console",
+    chat: str = "team",
+) -> Inbound:
     return Inbound(
         platform=platform,
         chat_id=chat,

@@ -1,0 +1,165 @@
+"""Whatever arrives twice acts once; nothing is lost across a restart."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.billing.client import BillingClient
+from bot.billing.transport import Timeouts
+from bot.states import State
+from tests.support.chat import said
+from tests.support.harness import Harness, make_settings
+from tests.support.sandbox import RunningSandbox
+
+
+async def test_the_same_event_twice_creates_one_request(bot: Harness) -> None:
+    await bot.send(said("alice", "topup 20", key="event-1"))
+    await bot.send(said("alice", "topup 20", key="event-1"))
+    assert bot.request_ids() == [1]
+    assert len(bot.chat.sent) == 1
+
+
+async def test_a_second_identical_request_points_at_the_first(bot: Harness) -> None:
+    await bot.say("alice", "topup 20")
+    await bot.say("alice", "topup 20")
+    assert bot.request_ids() == [1]
+    assert bot.chat.find("You already have the same request open: #1.")
+
+
+async def test_b19_concurrent_confirmations_credit_once(bot: Harness) -> None:
+    checkout = await bot.approved_link("topup 20")
+    bot.sandbox.pay(checkout.session_id)
+    await asyncio.gather(
+        bot.paybot.watcher.tick(),
+        bot.paybot.engine.handle(said("alice", "paid 1")),
+        bot.paybot.engine.handle(said("bob", f"paid {checkout.session_id}")),
+    )
+    await bot.paybot.settle()
+    await bot.poll()
+    assert len(bot.chat.find("Wallet funded: $20.00")) == 1
+    assert bot.sandbox.state()["balance_cents"] == 9500
+    assert bot.chat.find("already")
+
+
+async def test_b20_a_lost_link_answer_is_retried_with_the_same_key(
+    sandbox: RunningSandbox, sqlite_url: str
+) -> None:
+    # The sandbox creates the checkout but answers after the client gave up.
+    impatient = BillingClient(
+        sandbox.api_url, "sandbox-token", timeouts=Timeouts(mutation=0.2)
+    )
+    bot = Harness.start(make_settings(sandbox, sqlite_url), sandbox, impatient)
+    try:
+        await bot.say("alice", "topup 20")
+        sandbox.configure(slow_seconds=0.5)
+        sandbox.faults("slow", "slow", "slow", "slow")
+        await bot.say("bob", "approve 1")
+        assert bot.request(1).state == State.APPROVED
+        assert bot.chat.find("Billing is unavailable right now")
+
+        await bot.paybot.watcher.sweep_links()
+        await bot.paybot.settle()
+        assert bot.request(1).state == State.LINK_OPEN
+        calls = sandbox.calls("/billing/payment-link")
+        assert {call["idempotency_key"] for call in calls} == {bot.request(1).link_key}
+        assert len(sandbox.state()["sessions"]) == 1
+        assert len(bot.chat.find("Payment link for #1")) == 1
+    finally:
+        await bot.aclose()
+
+
+async def test_b25_an_expired_link_ends_the_request_and_offers_a_new_one(
+    bot: Harness,
+) -> None:
+    checkout = await bot.approved_link("topup 20")
+    bot.sandbox.expire(checkout.session_id)
+    await bot.poll()
+    assert bot.request(1).state == State.EXPIRED
+    assert bot.chat.find("The payment link for #1 expired unpaid")
+    card = bot.chat.last_card()
+    assert [b.action for b in card.buttons] == ["retry"]
+    assert await bot.poll() == 0  # polling stopped
+
+    await bot.press("alice", "retry", 1)
+    assert bot.request(2).amount_cents == 2000
+
+
+async def test_b25_a_cancelled_link_paid_anyway_is_credited_honestly(
+    bot: Harness,
+) -> None:
+    checkout = await bot.approved_link("topup 20")
+    await bot.say("alice", "cancel 1")
+    assert bot.chat.find("stays payable until it expires")
+    bot.sandbox.pay(checkout.session_id)
+    await bot.poll()
+    [report] = bot.chat.find("Wallet funded: $20.00")
+    assert "Request #1 was cancelled, but its link was paid." in report.text
+    assert bot.request(1).state == State.PAID
+
+
+async def test_b31_restart_resumes_watching_and_old_buttons_work(
+    sandbox: RunningSandbox, sqlite_url: str
+) -> None:
+    settings = make_settings(sandbox, sqlite_url)
+    first = Harness.start(settings, sandbox)
+    checkout = await first.approved_link("topup 20")
+    await first.say("alice", "topup 30")
+    ref = first.request(2).ref
+    await first.aclose()
+
+    sandbox.pay(checkout.session_id)  # paid while the bot is down
+    second = Harness.start(settings, sandbox)
+    try:
+        await second.poll()
+        await second.poll()
+        assert len(second.chat.find("Wallet funded: $20.00")) == 1
+        await second.press("bob", "approve", 2)
+        assert second.request(2).ref == ref
+        assert second.request(2).state == State.LINK_OPEN
+    finally:
+        await second.aclose()
+
+
+async def test_b26_late_payment_is_still_detected(bot: Harness) -> None:
+    checkout = await bot.approved_link("topup 20")
+    for _ in range(30):  # many unpaid polls: the watcher never gives up early
+        await bot.poll()
+    assert bot.request(1).state == State.LINK_OPEN
+    bot.sandbox.pay(checkout.session_id)
+    await bot.poll()
+    assert bot.chat.find("Wallet funded: $20.00")
+
+
+async def test_b33_a_slow_or_failing_poll_never_expires_a_checkout(
+    bot: Harness,
+) -> None:
+    checkout = await bot.approved_link("topup 20")
+    bot.sandbox.faults("503", "html502", "empty", "drop")
+    for _ in range(5):
+        await bot.poll()
+    assert bot.checkout(1).status == "open"
+    assert bot.request(1).state == State.LINK_OPEN
+    bot.sandbox.pay(checkout.session_id)
+    await bot.poll()
+    assert bot.chat.find("Wallet funded: $20.00")
+
+
+async def test_b34_billing_outage_tells_the_chat_once(bot: Harness) -> None:
+    bot.sandbox.faults(*["503"] * 40)
+    await bot.say("alice", "topup 20")
+    await bot.say("bob", "approve 1")
+    for _ in range(3):
+        bot.paybot.watcher.link_retry_at.clear()
+        await bot.paybot.watcher.sweep_links()
+    await bot.paybot.settle()
+    assert len(bot.chat.find("Billing is unavailable right now")) == 1
+    assert bot.request(1).state == State.APPROVED
+
+
+async def test_a_429_pauses_polling_for_the_wait_it_names(bot: Harness) -> None:
+    await bot.approved_link("topup 20")
+    bot.sandbox.faults("429")
+    await bot.poll()
+    assert bot.paybot.watcher.outcomes["rate_limited"] == 1
+    assert await bot.poll() == 0  # the budget waits instead of polling again
+    assert bot.checkout(1).status == "open"
