@@ -20,6 +20,7 @@ import re
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -346,13 +347,7 @@ class UpdateHandler:
                 offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
             )
         )
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if not fetch.done():
-            fetch.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TelegramError):
-                await fetch
+        if not await _before_stop(fetch, stop):
             return ()
         try:
             return fetch.result()
@@ -491,6 +486,20 @@ def _retry_after(exc: RetryAfter) -> float:
 
 def _scrub(text: str, token: str) -> str:
     return text.replace(token, "***") if token else text
+
+
+async def _before_stop(work: asyncio.Future[Any], stop: asyncio.Event) -> bool:
+    """Wait for ``work`` unless ``stop`` comes first; then ``work`` is cancelled."""
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((work, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                await work
+    return not work.cancelled()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -98,6 +98,14 @@ class Sandbox:
         )
         assert answer.status_code == 200, answer.text
 
+    def control(self, path: str, body: Any) -> None:
+        answer = httpx.post(self.root + path, json=body, timeout=5)
+        assert answer.status_code == 200, answer.text
+
+    def calls(self, path: str) -> list[dict[str, Any]]:
+        requests = self.state()["requests"]
+        return [call for call in requests if call["path"].endswith(path)]
+
     def session_for(
         self, amount_cents: int | None = None, plan_id: int | None = None
     ) -> str | None:

@@ -119,6 +119,9 @@ class FakeBotApi:
     answered: set[str] = field(default_factory=set)
     webhook: dict[str, Any] = field(default_factory=dict)
     closing: bool = False  # ends long polls, so the server can stop
+    # True: offsets are read but never confirm anything, as when the bot
+    # dies before its next getUpdates reaches Telegram.
+    freeze_confirmations: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     update_ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(1000)
@@ -301,11 +304,12 @@ class FakeBotApi:
         limit = int(params.get("limit") or 100)
         deadline = time.monotonic() + float(params.get("timeout") or 0)
         with self.lock:
-            # An offset confirms every update before it: Telegram forgets them.
-            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            if not self.freeze_confirmations:
+                # An offset confirms every update before it: Telegram forgets them.
+                self.updates = [u for u in self.updates if u["update_id"] >= offset]
         while True:
             with self.lock:
-                ready = self.updates[:limit]
+                ready = [u for u in self.updates if u["update_id"] >= offset][:limit]
             if ready or self.closing or time.monotonic() >= deadline:
                 return ready
             await asyncio.sleep(0.02)
@@ -495,8 +499,7 @@ async def _params(request: Request) -> dict[str, Any]:
         return dict(json.loads(body)) if body else {}
     fields = parse_qsl((await request.body()).decode(), keep_blank_values=True)
     params: dict[str, Any] = {
-        key: json.loads(value) if key in JSON_FIELDS else value
-        for key, value in fields
+        key: json.loads(value) if key in JSON_FIELDS else value for key, value in fields
     }
     if "chat_id" in params:
         params["chat_id"] = str(params["chat_id"])

@@ -13,7 +13,7 @@ from tests.telegram.conftest import (
     Telegram,
     eventually,
 )
-from tests.telegram.fake_bot_api import TOKEN, user
+from tests.telegram.fake_bot_api import TOKEN
 
 TOPIC = 7
 OTHER_GROUP = -1009876543210
@@ -40,9 +40,13 @@ async def test_topup_and_subscription_end_to_end(
     sub_card = (await eventually(lambda: telegram.cards(OTHER_GROUP)))[0]
     assert sub_card.params["reply_parameters"]["message_id"] == subscribe_id
 
-    api.press(GROUP, BOB, card.result["message_id"], telegram.buttons(GROUP, card)["Approve"])
     api.press(
-        OTHER_GROUP, BOB, sub_card.result["message_id"],
+        GROUP, BOB, card.result["message_id"], telegram.buttons(GROUP, card)["Approve"]
+    )
+    api.press(
+        OTHER_GROUP,
+        BOB,
+        sub_card.result["message_id"],
         telegram.buttons(OTHER_GROUP, sub_card)["Approve"],
     )
 
@@ -72,13 +76,17 @@ async def test_topup_and_subscription_end_to_end(
     assert sub_report.params["reply_parameters"]["message_id"] == subscribe_id
 
     await eventually(
-        lambda: "Paid" in telegram.now(GROUP, card)["text"]
-        and "reply_markup" not in telegram.now(GROUP, card),
+        lambda: (
+            "Paid" in telegram.now(GROUP, card)["text"]
+            and "reply_markup" not in telegram.now(GROUP, card)
+        ),
         what="the final top-up card",
     )
     await eventually(
-        lambda: "Paid" in telegram.now(OTHER_GROUP, sub_card)["text"]
-        and "reply_markup" not in telegram.now(OTHER_GROUP, sub_card),
+        lambda: (
+            "Paid" in telegram.now(OTHER_GROUP, sub_card)["text"]
+            and "reply_markup" not in telegram.now(OTHER_GROUP, sub_card)
+        ),
         what="the final subscription card",
     )
     bot.stop()
