@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Executable, delete, func, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import (
     AuditEvent,
@@ -35,13 +35,18 @@ def _changed(session: Session, statement: Executable) -> int:
 
 
 def _insert_ignoring_conflict(
-    session: Session, table: Any, values: dict[str, Any]
+    session: Session, table: type[SQLModel], values: dict[str, Any]
 ) -> bool:
-    """INSERT that reports False instead of failing on a unique conflict."""
+    """INSERT that reports False instead of failing on a unique conflict.
+
+    RETURNING tells whether a row went in: drivers disagree on the row
+    count of ``ON CONFLICT DO NOTHING``.
+    """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values).on_conflict_do_nothing()
-    return bool(_changed(session, statement))
+    key = list(table.__table__.primary_key.columns)  # type: ignore[attr-defined]
+    statement = insert(table).values(**values).on_conflict_do_nothing().returning(*key)
+    return session.execute(statement).first() is not None
 
 
 def claim_inbound(session: Session, key: str) -> bool:

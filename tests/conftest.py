@@ -57,7 +57,7 @@ def sqlite_url(tmp_path: object) -> str:
 
 
 @pytest.fixture
-async def bot(sandbox: RunningSandbox, sqlite_url: str) -> AsyncIterator[Harness]:
-    harness = Harness.start(make_settings(sandbox, sqlite_url), sandbox)
+async def bot(sandbox: RunningSandbox, database_url: str) -> AsyncIterator[Harness]:
+    harness = Harness.start(make_settings(sandbox, database_url), sandbox)
     yield harness
     await harness.aclose()

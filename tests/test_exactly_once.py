@@ -8,7 +8,7 @@ from bot.billing.client import BillingClient
 from bot.billing.transport import Timeouts
 from bot.states import State
 from tests.support.chat import said
-from tests.support.harness import Harness, make_settings
+from tests.support.harness import Harness, make_settings, no_wait
 from tests.support.sandbox import RunningSandbox
 
 
@@ -46,7 +46,10 @@ async def test_b20_a_lost_link_answer_is_retried_with_the_same_key(
 ) -> None:
     # The sandbox creates the checkout but answers after the client gave up.
     impatient = BillingClient(
-        sandbox.api_url, "sandbox-token", timeouts=Timeouts(mutation=0.2)
+        sandbox.api_url,
+        "sandbox-token",
+        timeouts=Timeouts(mutation=0.2),
+        sleep=no_wait,
     )
     bot = Harness.start(make_settings(sandbox, sqlite_url), sandbox, impatient)
     try:

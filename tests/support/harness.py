@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,11 @@ def make_settings(
     return load_settings(**values)
 
 
+async def no_wait(_seconds: float) -> None:
+    """Retry back-off without the waiting, so fault tests run fast."""
+    await asyncio.sleep(0)
+
+
 @dataclass
 class Harness:
     paybot: Paybot
@@ -47,6 +53,9 @@ class Harness:
         sandbox: RunningSandbox,
         billing: BillingClient | None = None,
     ) -> Harness:
+        billing = billing or BillingClient(
+            settings.modelslab_api_url, "sandbox-token", sleep=no_wait
+        )
         paybot = Paybot(settings, schedule=EVERY_TICK, billing=billing)
         chat = RecordingAdapter()
         paybot.add_adapter(chat)
