@@ -79,7 +79,7 @@ class ConsoleAdapter:
     async def delete(self, where: Destination, message_ref: str) -> None:
         print(f"(message {message_ref} deleted by paybot)", file=self.out, flush=True)
 
-    async def wait_for(self, text: str, timeout: float = DEFAULT_WAIT_SECONDS) -> bool:
+    async def wait_for(self, text: str, seconds: float) -> bool:
         """Wait until the bot has printed ``text``; False on timeout."""
         async with self.said:
             try:
@@ -87,7 +87,7 @@ class ConsoleAdapter:
                     self.said.wait_for(
                         lambda: any(text in line for line in self.transcript)
                     ),
-                    timeout,
+                    seconds,
                 )
             except TimeoutError:
                 return False
@@ -145,9 +145,14 @@ class ConsoleChat:
         self.speaker = name
         print(f"(you are now {name})", file=self.adapter.out, flush=True)
 
-    async def _wait(self, text: str) -> None:
-        text = text.strip()
-        if not await self.adapter.wait_for(text):
+    async def _wait(self, rest: str) -> None:
+        """``/wait [SECONDS] TEXT``: pause until the bot has said TEXT."""
+        first, _, remainder = rest.strip().partition(" ")
+        seconds = DEFAULT_WAIT_SECONDS
+        if first.replace(".", "", 1).isdigit() and remainder:
+            seconds, rest = float(first), remainder
+        text = rest.strip()
+        if not await self.adapter.wait_for(text, seconds):
             self.failed = True
             print(f"(gave up waiting for {text!r})", file=self.adapter.out, flush=True)
 

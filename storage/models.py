@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -137,7 +137,7 @@ class OutboxMessage(SQLModel, table=True):
     # thread, "ephemeral" shows to one person, "direct" is a private message.
     kind: str = Field(max_length=16)
     recipient: str | None = Field(default=None, max_length=96)
-    payload: str  # the neutral message as JSON
+    payload: str = Field(sa_type=Text)  # the neutral message as JSON
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = _when(default_factory=utcnow)
