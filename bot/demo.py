@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from html import unescape
 import sys
 import tempfile
+from html import unescape
 from pathlib import Path
 from typing import TextIO
 
@@ -62,12 +62,13 @@ You are alice. Approvers: bob, carol. Try:
 async def run_demo(
     *, auto: bool, database: str | None, stdin: TextIO = sys.stdin
 ) -> int:
-    sandbox = await start_server(create_sandbox_app(SandboxConfig()), "127.0.0.1", 0)
+    config = SandboxConfig()
+    sandbox = await start_server(create_sandbox_app(config), "127.0.0.1", 0)
     with tempfile.TemporaryDirectory(prefix="paybot-demo-") as scratch:
         url = database or f"sqlite:///{Path(scratch) / 'paybot-demo.db'}"
         settings = load_settings(
             modelslab_api_url=f"{sandbox.base_url}/api/agents/v1",
-            modelslab_token="sandbox-token",
+            modelslab_token=config.token,
             database_url=url,
             paybot_approvers="console:bob,console:carol",
             paybot_allowed_chats="",
@@ -116,13 +117,16 @@ async def pay(paybot: Paybot, rest: str) -> str:
     if checkout is None:
         return f"(#{request_id} has no payment link yet)"
     card = card.strip() or TEST_CARD
-    async with httpx.AsyncClient(timeout=10) as browser:
-        page = await browser.get(checkout.payment_url)
-        page.raise_for_status()
-        result = await browser.post(
-            checkout.payment_url, data={"card_number": card, "action": "pay"}
-        )
-    return f"(the payer used card ending {card[-4:]} on the checkout page: {_headline(result.text)})"
+    try:
+        async with httpx.AsyncClient(timeout=10) as browser:
+            await browser.get(checkout.payment_url)
+            result = await browser.post(
+                checkout.payment_url, data={"card_number": card, "action": "pay"}
+            )
+    except httpx.HTTPError:
+        return "(the checkout page did not answer; is the sandbox still running?)"
+    page_says = _headline(result.text)
+    return f"(the payer used card ending {card[-4:]} on the checkout page: {page_says})"
 
 
 def _headline(html: str) -> str:

@@ -524,7 +524,8 @@ def find_plan(catalog: PlanCatalog, text: str) -> Plan:
         return matches[0]
     if not matches:
         raise InvalidInput(
-            f"There is no plan {text!r}. Type plans to see them, then e.g. subscribe 10."
+            f"There is no plan {text!r}. "
+            "Type plans to see them, then e.g. subscribe 10."
         )
     names = ", ".join(f"{plan.id} ({plan.name})" for plan in matches[:5])
     raise InvalidInput(f"{text!r} matches several plans: {names}. Use the plan id.")
