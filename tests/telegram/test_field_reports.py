@@ -81,7 +81,7 @@ async def test_b11_callbacks_are_answered_before_the_slow_billing_call(
 ) -> None:
     async with running(bot_env, telegram):
         card = await open_card(telegram, ALICE, "/topup 20")
-        sandbox.control("/_sandbox/config", {"slow_seconds": 4})
+        sandbox.control("/_sandbox/config", {"slow_seconds": 2})
         sandbox.control("/_sandbox/faults", {"kinds": ["slow"]})
         pressed_at = time.monotonic()
         press(telegram, BOB, card, "Approve")
@@ -214,6 +214,8 @@ async def test_b16_a_blocked_payer_does_not_stop_the_group_report(
         press(telegram, BOB, card, "Approve")
         await eventually(lambda: telegram.said(GROUP, "was sent to"))
         sandbox.pay(await eventually(lambda: sandbox.session_for(amount_cents=4000)))
+        await eventually(lambda: "I've paid" in telegram.buttons(GROUP, card))
+        press(telegram, ALICE, card, "I've paid")
         await eventually(
             lambda: telegram.said(GROUP, "Wallet funded: $40.00. New balance: $"),
             timeout=15,
