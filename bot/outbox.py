@@ -105,18 +105,18 @@ class OutboxWorker:
 
     async def _send(self, adapter: ChatAdapter, row: OutboxMessage) -> str | None:
         message = Message.from_json(row.payload)
-        request = await self._request(row)
         where = Destination(row.platform, row.chat_id, row.thread_ref, row.recipient)
+        request = await self._request(row)
         if row.kind in NEEDS_CARD and request is not None:
-            where = self._in_thread(where, request, row.kind)
-        if row.kind == "card":
+            if request.card_ref is None:
+                return await self._without_card(adapter, row, where, message)
+            where = self._in_thread(where, request)
+        if row.kind == "card" or row.kind == "reply":
             return await adapter.post(where, message)
         if row.kind == "edit":
             assert request is not None and request.card_ref is not None
             await adapter.edit(where, request.card_ref, message)
             return request.card_ref
-        if row.kind == "reply":
-            return await adapter.post(where, message)
         if row.kind == "ephemeral":
             await adapter.ephemeral(where, message)
             return None
@@ -127,13 +127,22 @@ class OutboxWorker:
             return None
         raise DeliveryError(f"unknown message kind {row.kind}", permanent=True)
 
-    def _in_thread(
-        self, where: Destination, request: PaymentRequest, kind: str
-    ) -> Destination:
-        if request.card_ref is None:
+    async def _without_card(
+        self,
+        adapter: ChatAdapter,
+        row: OutboxMessage,
+        where: Destination,
+        message: Message,
+    ) -> str | None:
+        """Wait for the card; if it can never be posted, reply in the chat."""
+        request_id = row.request_id or 0
+        if not await self.db.read_async(lambda s: repo.card_failed(s, request_id)):
             raise NotReady
-        if kind == "edit":
-            return where
+        if row.kind == "edit":
+            raise DeliveryError("the card was never posted", permanent=True)
+        return await adapter.post(where, message)
+
+    def _in_thread(self, where: Destination, request: PaymentRequest) -> Destination:
         thread = request.thread_ref or request.card_ref
         return Destination(where.platform, where.chat_id, thread, where.recipient)
 

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 LINK_SWEEP_SECONDS = 5.0
+PRUNE_SECONDS = 3600.0
+# Chat platforms redeliver within minutes (Slack) or a day (Telegram); a
+# week of dedupe keys covers both with room to spare.
+KEEP_INBOUND_KEYS = timedelta(days=7)
 MAX_BACKOFF_SECONDS = 300.0
 # (age in seconds up to which it applies, seconds between polls)
 DEFAULT_SCHEDULE: tuple[tuple[float, float], ...] = (
@@ -75,15 +79,22 @@ class CheckoutWatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        next_sweep = 0.0
+        next_sweep = next_prune = 0.0
         while not stop.is_set():
             if loop.time() >= next_sweep:
                 await self.sweep_links()
                 next_sweep = loop.time() + LINK_SWEEP_SECONDS
+            if loop.time() >= next_prune:
+                await self.forget_old_inbound_keys()
+                next_prune = loop.time() + PRUNE_SECONDS
             await self.tick()
             self.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
+
+    async def forget_old_inbound_keys(self) -> None:
+        cutoff = utcnow() - KEEP_INBOUND_KEYS
+        await self.db.write_async(lambda s: repo.forget_inbound_before(s, cutoff))
 
     async def tick(self) -> int:
         """Poll the checkouts due now, as many as the budget allows."""

@@ -252,9 +252,15 @@ def count_pending_messages(session: Session) -> int:
     return int(session.exec(query).one())
 
 
-def sent_card_ref(session: Session, request_id: int) -> str | None:
-    request = session.get(PaymentRequest, request_id)
-    return request.card_ref if request else None
+def card_failed(session: Session, request_id: int) -> bool:
+    """True when the platform refused the request's card for good."""
+    query = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.request_id == request_id)
+        .where(OutboxMessage.kind == "card")
+        .where(OutboxMessage.status == "failed")
+    )
+    return session.exec(query).first() is not None
 
 
 def _event_hash(prev_hash: str, event: AuditEvent) -> str:

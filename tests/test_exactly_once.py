@@ -6,6 +6,7 @@ import asyncio
 
 from bot.billing.client import BillingClient
 from bot.billing.transport import Timeouts
+from bot.errors import DeliveryError
 from bot.states import State
 from tests.support.chat import said
 from tests.support.harness import Harness, make_settings, no_wait
@@ -166,3 +167,12 @@ async def test_a_429_pauses_polling_for_the_wait_it_names(bot: Harness) -> None:
     assert bot.paybot.watcher.outcomes["rate_limited"] == 1
     assert await bot.poll() == 0  # the budget waits instead of polling again
     assert bot.checkout(1).status == "open"
+
+
+async def test_replies_still_arrive_when_the_card_was_refused(bot: Harness) -> None:
+    bot.chat.refusals.append(DeliveryError("channel_not_found", permanent=True))
+    await bot.say("alice", "topup 20")
+    await bot.say("bob", "approve 1")
+    [link] = bot.chat.find("Payment link for #1")
+    assert link.where.thread_ref is None
+    assert not [sent for sent in bot.chat.sent if sent.kind == "edit"]
