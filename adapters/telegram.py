@@ -284,9 +284,10 @@ class UpdateHandler:
 
     async def _press(self, update: Update, query: CallbackQuery) -> None:
         inbound = press_inbound(update.update_id, query)
-        refusal = await self.engine.check_press(inbound) if inbound else None
         if inbound is None:
-            refusal = "This button no longer works."
+            refusal: str | None = "This button no longer works."
+        else:
+            refusal = await self.engine.check_press(inbound)
         await self._answer(query, refusal)
         if inbound is not None and refusal is None:
             self._remember(query.from_user)
