@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import Counter
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from bot.billing.client import BillingClient
 from bot.billing.models import CheckoutOutcome
 from bot.budget import CallBudget
+from bot.outage import Outage
 from bot.payments import Payments, purpose_of
 from bot.states import State
 from storage import repo
@@ -42,7 +43,6 @@ DEFAULT_SCHEDULE: tuple[tuple[float, float], ...] = (
     (7200, 60),
     (float("inf"), 180),
 )
-RETRYABLE = {"transient", "rate_limited", "auth_failed"}
 
 
 def poll_interval(
@@ -64,6 +64,7 @@ class CheckoutWatcher:
         *,
         owner: str,
         schedule: tuple[tuple[float, float], ...] = DEFAULT_SCHEDULE,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.billing = billing
@@ -71,7 +72,9 @@ class CheckoutWatcher:
         self.budget = budget
         self.owner = owner
         self.schedule = schedule
-        self.failures: dict[int, int] = {}
+        self.clock = clock
+        self.outage = Outage()
+        self.link_failures: dict[int, int] = {}
         self.link_retry_at: dict[int, float] = {}
         self.wakeup = asyncio.Event()
         self.lag_seconds = 0.0
@@ -93,28 +96,27 @@ class CheckoutWatcher:
                 await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
 
     async def forget_old_inbound_keys(self) -> None:
-        cutoff = utcnow() - KEEP_INBOUND_KEYS
+        cutoff = self.clock() - KEEP_INBOUND_KEYS
         await self.db.write_async(lambda s: repo.forget_inbound_before(s, cutoff))
 
     async def tick(self) -> int:
         """Poll the checkouts due now, as many as the budget allows."""
-        limit = self.budget.available()
+        now = self.clock()
+        limit = self.outage.allowance(now, self.budget.available())
         if limit < 1:
             return 0
-        now = utcnow()
         due = await self.db.write_async(
             lambda s: repo.claim_due_checkouts(s, now, self.owner, LEASE, limit)
         )
         if due:
-            self.lag_seconds = max(
-                0.0, (now - min(c.next_poll_at for c in due)).total_seconds()
-            )
+            oldest = min(checkout.next_poll_at for checkout in due)
+            self.lag_seconds = max(0.0, (now - oldest).total_seconds())
         for checkout in due:
             await self.poll(checkout)
         return len(due)
 
     async def poll(self, checkout: Checkout) -> None:
-        if self.payments.is_past_grace(checkout):
+        if self.payments.is_past_grace(checkout, self.clock()):
             await self.payments.record(checkout, _expired("past expires_at and grace"))
             return
         if not self.budget.try_take(urgent=checkout.nudged):
@@ -125,40 +127,42 @@ class CheckoutWatcher:
             checkout.session_id,
             expires_at=checkout.expires_at,
         )
-        self._learn(outcome)
+        await self._learn(outcome)
         if await self.payments.record(checkout, outcome):
-            self.failures.pop(checkout.id or 0, None)
             log.info("checkout %s settled: %s", checkout.session_id, outcome.status)
             return
         await self._reschedule(checkout, self._next_interval(checkout, outcome))
 
-    def _learn(self, outcome: CheckoutOutcome) -> None:
+    async def _learn(self, outcome: CheckoutOutcome) -> None:
         self.outcomes[outcome.status] += 1
         self.budget.observe(self.billing.rate_limit)
+        if outcome.status == "transient":
+            self.outage.failed(self.clock())
+            return
         if outcome.status == "rate_limited":
             self.budget.pause(outcome.retry_after or 10.0)
         elif outcome.status == "auth_failed":
             log.error("ModelsLab rejected the token; check MODELSLAB_TOKEN")
             self.budget.pause(60.0)
+        if self.outage.recovered():
+            log.info("billing answers again; resuming every checkout")
+            now = self.clock()
+            await self.db.write_async(lambda s: repo.make_checkouts_due(s, now))
 
     def _next_interval(self, checkout: Checkout, outcome: CheckoutOutcome) -> float:
-        age = (utcnow() - checkout.created_at).total_seconds()
+        age = (self.clock() - checkout.created_at).total_seconds()
         interval = poll_interval(age, self.schedule)
-        key = checkout.id or 0
-        if outcome.status not in RETRYABLE:
-            self.failures.pop(key, None)
-            return interval
-        failures = self.failures[key] = self.failures.get(key, 0) + 1
-        backoff = min(interval * 2.0**failures, MAX_BACKOFF_SECONDS)
-        return max(backoff * random.uniform(0.5, 1.0), outcome.retry_after or 0.0)
+        return max(interval, outcome.retry_after or 0.0)
 
     async def _reschedule(self, checkout: Checkout, seconds: float) -> None:
+        now = self.clock()
+
         def work(session: Session) -> None:
             row = session.get(Checkout, checkout.id)
             if row is None or row.status != "open":
                 return
-            row.next_poll_at = utcnow() + timedelta(seconds=seconds)
-            row.last_polled_at = utcnow()
+            row.next_poll_at = now + timedelta(seconds=seconds)
+            row.last_polled_at = now
             row.polls += 1
             row.nudged = False
             row.lease_owner = row.lease_until = None
@@ -177,12 +181,14 @@ class CheckoutWatcher:
             if self.link_retry_at.get(request.id, 0.0) > loop.time():
                 continue
             if await self.payments.create_link(request.id):
+                self.link_failures.pop(request.id, None)
                 self.link_retry_at.pop(request.id, None)
-            else:
-                attempt = self.failures.get(-request.id, 0) + 1
-                self.failures[-request.id] = attempt
-                delay = min(LINK_SWEEP_SECONDS * 2.0**attempt, MAX_BACKOFF_SECONDS)
-                self.link_retry_at[request.id] = loop.time() + delay
+                continue
+            attempt = self.link_failures[request.id] = (
+                self.link_failures.get(request.id, 0) + 1
+            )
+            delay = min(LINK_SWEEP_SECONDS * 2.0**attempt, MAX_BACKOFF_SECONDS)
+            self.link_retry_at[request.id] = loop.time() + delay
 
 
 def _expired(detail: str) -> CheckoutOutcome:

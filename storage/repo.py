@@ -209,6 +209,17 @@ def claim_due_checkouts(
     return checkouts
 
 
+def make_checkouts_due(session: Session, now: datetime) -> int:
+    """Every open checkout due now: polling resumes after an outage."""
+    statement = (
+        update(Checkout)
+        .where(col(Checkout.status) == "open")
+        .where(col(Checkout.next_poll_at) > now)
+        .values(next_poll_at=now)
+    )
+    return _changed(session, statement)
+
+
 def count_open_checkouts(session: Session) -> int:
     query = select(func.count()).select_from(Checkout).where(Checkout.status == "open")
     return int(session.exec(query).one())

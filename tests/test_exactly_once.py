@@ -139,13 +139,37 @@ async def test_b33_a_slow_or_failing_poll_never_expires_a_checkout(
 ) -> None:
     checkout = await bot.approved_link("topup 20")
     bot.sandbox.faults("503", "html502", "empty", "drop")
-    for _ in range(5):
+    for _ in range(4):
         await bot.poll()
+        bot.clock.advance(60)  # past the next outage probe
     assert bot.checkout(1).status == "open"
     assert bot.request(1).state == State.LINK_OPEN
     bot.sandbox.pay(checkout.session_id)
     await bot.poll()
     assert bot.chat.find("Wallet funded: $20.00")
+
+
+async def test_an_outage_sends_one_probe_at_a_time_then_resumes_all(
+    bot: Harness,
+) -> None:
+    for amount in (20, 30, 40):
+        await bot.approved_link(f"topup {amount}")
+    bot.sandbox.faults(*["503"] * 100)
+    assert await bot.poll() == 3  # the first failure starts the outage
+    calls = len(bot.sandbox.calls("/wallet/confirm-checkout"))
+    for _ in range(5):
+        assert await bot.poll() == 0  # no probe due yet
+    bot.clock.advance(60)
+    assert await bot.poll() == 1  # one probe, still failing
+    assert len(bot.sandbox.calls("/wallet/confirm-checkout")) == calls + 1
+
+    bot.sandbox.clear_faults()
+    bot.sandbox.pay(bot.checkout(2).session_id)
+    bot.clock.advance(60)
+    await bot.poll()  # the probe succeeds: every checkout is due again
+    await bot.poll()
+    assert bot.chat.find("Wallet funded: $30.00")
+    assert bot.paybot.watcher.outage.active is False
 
 
 async def test_b34_billing_outage_tells_the_chat_once(bot: Harness) -> None:

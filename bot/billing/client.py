@@ -107,6 +107,11 @@ class BillingClient:
         await self._http.aclose()
 
     @property
+    def call_outcomes(self) -> Mapping[str, int]:
+        """How many calls ended how: "ok", "429", "4xx", "5xx", "network"."""
+        return self._api.outcomes
+
+    @property
     def rate_limit(self) -> RateLimitState:
         """The rate-limit headers of the latest response."""
         return self._api.rate_limit

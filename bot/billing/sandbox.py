@@ -8,6 +8,7 @@ test-only control routes:
 - ``POST /_sandbox/sessions/{id}/pay`` | ``/decline`` | ``/expire``
 - ``POST /_sandbox/config`` with a JSON object of :class:`SandboxConfig` fields
 - ``POST /_sandbox/faults`` with ``{"kinds": [...]}``: faults for the next calls
+  (``"clear": true`` first drops the faults still queued)
 - ``GET /_sandbox/state``: balance, sessions, subscriptions, received calls
 """
 
@@ -146,11 +147,14 @@ class ControlRoutes:
 
     async def faults(self, request: Request) -> Response:
         try:
-            kinds = loads((await request.body()).decode() or "{}").get("kinds", [])
+            body = loads((await request.body()).decode() or "{}")
+            kinds, clear = body.get("kinds", []), body.get("clear", False)
         except (ValueError, AttributeError):
-            return _problem('send {"kinds": [...]}', 400)
+            return _problem('send {"kinds": [...], "clear": false}', 400)
         if not isinstance(kinds, list) or not set(kinds) <= set(FAULT_KINDS):
             return _problem(f"kinds must be among {', '.join(FAULT_KINDS)}", 400)
+        if clear is True:
+            self._sandbox.scripted_faults.clear()
         self._sandbox.scripted_faults.extend(kinds)
         return _json({"queued": list(self._sandbox.scripted_faults)})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -84,6 +85,8 @@ class ApiTransport:
         self._sleep = sleep
         self._clock = clock
         self.rate_limit = RateLimitState(None, None, clock())
+        # Calls by outcome ("ok", "429", "4xx", "5xx", "network"), for metrics.
+        self.outcomes: Counter[str] = Counter()
 
     async def call(self, call: Call) -> Exchange:
         """The successful exchange, or the mapped :class:`BillingError`."""
@@ -118,6 +121,7 @@ class ApiTransport:
         else:
             exchange = self._read(response)
         self._log(call, exchange, time.monotonic() - started)
+        self.outcomes[_outcome_class(exchange.status)] += 1
         return exchange
 
     def _headers(self, call: Call) -> dict[str, str]:
@@ -223,3 +227,13 @@ def _parse_retry_after(value: str, now: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - now)
+
+
+def _outcome_class(status: int | None) -> str:
+    if status is None:
+        return "network"
+    if status == 429:
+        return "429"
+    if status >= 500:
+        return "5xx"
+    return "4xx" if status >= 400 else "ok"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.app import Paybot
@@ -11,7 +12,7 @@ from bot.billing.client import BillingClient
 from bot.chat import Inbound
 from bot.settings import Settings, load_settings
 from storage import repo
-from storage.models import Checkout, PaymentRequest
+from storage.models import Checkout, PaymentRequest, utcnow
 from tests.support.chat import RecordingAdapter, pressed, said
 from tests.support.sandbox import RunningSandbox
 
@@ -35,6 +36,19 @@ def make_settings(
     return load_settings(**values)
 
 
+@dataclass
+class ShiftedClock:
+    """The real time plus an offset a test can move forward."""
+
+    offset: timedelta = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
 async def no_wait(_seconds: float) -> None:
     """Retry back-off without the waiting, so fault tests run fast."""
     await asyncio.sleep(0)
@@ -45,6 +59,7 @@ class Harness:
     paybot: Paybot
     chat: RecordingAdapter
     sandbox: RunningSandbox
+    clock: ShiftedClock
 
     @classmethod
     def start(
@@ -59,7 +74,9 @@ class Harness:
         paybot = Paybot(settings, schedule=EVERY_TICK, billing=billing)
         chat = RecordingAdapter()
         paybot.add_adapter(chat)
-        return cls(paybot, chat, sandbox)
+        clock = ShiftedClock()
+        paybot.watcher.clock = clock
+        return cls(paybot, chat, sandbox, clock)
 
     async def send(self, inbound: Inbound) -> None:
         await self.paybot.engine.handle(inbound)

@@ -39,6 +39,9 @@ class RunningSandbox:
     def faults(self, *kinds: str) -> None:
         self.control("POST", "/_sandbox/faults", {"kinds": list(kinds)})
 
+    def clear_faults(self) -> None:
+        self.control("POST", "/_sandbox/faults", {"kinds": [], "clear": True})
+
     def configure(self, **values: Any) -> None:
         self.control("POST", "/_sandbox/config", values)
 
