@@ -59,7 +59,15 @@ def _metrics_text(paybot: Paybot, session: Session) -> str:
     }
     for name, value in gauges.items():
         lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+    lines.append("# HELP paybot_billing_calls_total Billing API calls by outcome.")
     lines.append("# TYPE paybot_billing_calls_total counter")
-    for outcome, count in sorted(paybot.watcher.outcomes.items()):
+    for outcome, count in sorted(paybot.billing.call_outcomes.items()):
         lines.append(f'paybot_billing_calls_total{{outcome="{outcome}"}} {count}')
+    lines.append("# HELP paybot_checkout_polls_total confirm-checkout answers by kind.")
+    lines.append("# TYPE paybot_checkout_polls_total counter")
+    for status, count in sorted(paybot.watcher.outcomes.items()):
+        lines.append(f'paybot_checkout_polls_total{{status="{status}"}} {count}')
+    rate_limited = paybot.billing.call_outcomes.get("429", 0)
+    lines += ["# TYPE paybot_rate_limited_total counter"]
+    lines.append(f"paybot_rate_limited_total {rate_limited}")
     return "\n".join(lines) + "\n"

@@ -76,6 +76,9 @@ async def test_health_and_metrics(bot: Harness) -> None:
     assert health.json() == {"database": "ok", "billing": "ok"}
     assert 'paybot_requests{state="link_open"} 1' in metrics.text
     assert "paybot_open_checkouts 1" in metrics.text
+    assert 'paybot_billing_calls_total{outcome="ok"}' in metrics.text
+    assert "paybot_rate_limited_total 0" in metrics.text
+    assert "paybot_outbox_backlog 0" in metrics.text
 
 
 async def test_health_reports_a_billing_outage(bot: Harness) -> None:
