@@ -7,6 +7,7 @@ paid for and takes only the test cards; nothing is loaded from elsewhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
 from typing import Final
@@ -138,8 +139,11 @@ class CheckoutPages:
     Only the last four digits of a paying card are kept.
     """
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(
+        self, ledger: Ledger, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._ledger = ledger
+        self._now = now
 
     def routes(self) -> list[Route]:
         return [
@@ -153,7 +157,7 @@ class CheckoutPages:
             return HTMLResponse(not_found_page(), 404)
         if session.paid:
             return HTMLResponse(paid_page(session.id, *_what(session)))
-        if session.is_expired(datetime.now(UTC)):
+        if session.is_expired(self._now()):
             return HTMLResponse(expired_page(), 410)
         return HTMLResponse(checkout_form(session.id, *_what(session)))
 
@@ -162,7 +166,7 @@ class CheckoutPages:
         if session is None:
             return HTMLResponse(not_found_page(), 404)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        now = datetime.now(UTC)
+        now = self._now()
         if session.paid:
             return HTMLResponse(paid_page(session.id, *_what(session)))
         if session.is_expired(now):

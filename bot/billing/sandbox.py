@@ -17,7 +17,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+import time
+from collections.abc import Callable
+from datetime import timedelta
 
 import uvicorn
 from starlette.applications import Starlette
@@ -122,7 +124,7 @@ class ControlRoutes:
         session = ledger.sessions.get(request.path_params["session_id"])
         if session is None:
             return _problem("no such session", 404)
-        action, now = request.path_params["action"], datetime.now(UTC)
+        action, now = request.path_params["action"], self._sandbox.now()
         if action == "expire":
             session.expires_at = now - timedelta(seconds=1)
         elif session.is_expired(now):
@@ -162,13 +164,18 @@ class ControlRoutes:
         return _json(self._sandbox.state())
 
 
-def create_sandbox_app(config: SandboxConfig | None = None) -> Starlette:
-    """A fresh simulator with its own in-memory account."""
-    sandbox = Sandbox(config or SandboxConfig())
+def create_sandbox_app(
+    config: SandboxConfig | None = None, clock: Callable[[], float] = time.time
+) -> Starlette:
+    """A fresh simulator with its own in-memory account.
+
+    ``clock`` gives unix seconds; a benchmark passes a virtual one.
+    """
+    sandbox = Sandbox(config or SandboxConfig(), clock=clock)
     routes: list[BaseRoute] = [
         _starlette_route(sandbox, route) for route in _api_routes(sandbox.api)
     ]
-    routes += CheckoutPages(sandbox.ledger).routes()
+    routes += CheckoutPages(sandbox.ledger, sandbox.now).routes()
     routes.append(Route("/invoices/{invoice_id}.pdf", _invoice_file, methods=["GET"]))
     if sandbox.config.control_routes:
         routes += ControlRoutes(sandbox).routes()

@@ -86,9 +86,14 @@ class Sandbox:
         default_factory=lambda: deque(maxlen=_REMEMBERED_REQUESTS)
     )
     chance: random.Random = field(init=False)
+    # Unix seconds; a benchmark runs the simulator on a virtual clock.
+    clock: Callable[[], float] = time.time
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger.opened(self.config, datetime.now(UTC))
+        self.ledger = Ledger.opened(self.config, self.now())
         self.api = AccountApi(self.ledger)
         self.chance = random.Random(self.config.fault_seed)
 
@@ -112,7 +117,7 @@ class Sandbox:
 
     def _answer(self, request: Request, route: ApiRoute, text: str) -> Response:
         enforced = self.config.rate_limits
-        quota = self.limiter.take(route.bucket, time.time(), enforced)
+        quota = self.limiter.take(route.bucket, self.clock(), enforced)
         # Without limits there is no allowance to report.
         headers = self._quota_headers(quota) if enforced else {}
         token = _bearer(request)
@@ -121,11 +126,11 @@ class Sandbox:
         try:
             if not quota.allowed:
                 headers["Retry-After"] = str(
-                    max(1, math.ceil(quota.reset_at - time.time()))
+                    max(1, math.ceil(quota.reset_at - self.clock()))
                 )
                 raise ApiFailure(429, "rate_limited", "Too Many Attempts.")
             call = ApiCall(
-                now=datetime.now(UTC),
+                now=self.now(),
                 base_url=str(request.base_url).rstrip("/"),
                 token=token,
                 params=request.path_params,
@@ -182,7 +187,7 @@ class Sandbox:
     def _quota_headers(self, quota: Quota) -> dict[str, str]:
         reset = quota.reset_at
         if self.config.rate_limit_reset == "delta":
-            reset = max(0.0, reset - time.time())
+            reset = max(0.0, reset - self.clock())
         return {
             "X-RateLimit-Limit": str(quota.limit),
             "X-RateLimit-Remaining": str(quota.remaining),
