@@ -94,9 +94,11 @@ def bot_settings(
 
 
 @contextlib.asynccontextmanager
-async def running_world(tmp: Path, **extra: Any) -> AsyncIterator[World]:
+async def running_world(
+    tmp: Path, fake: FakeSlack | None = None, **extra: Any
+) -> AsyncIterator[World]:
     """The bot, the sandbox and the fake Slack, until the block ends."""
-    fake = FakeSlack()
+    fake = fake or FakeSlack()
     with ExitStack() as stack:
         sandbox_root = stack.enter_context(
             serve_in_thread(create_sandbox_app(SandboxConfig()))
