@@ -81,6 +81,11 @@ class Paid:
 
 
 @dataclass(frozen=True)
+class ShowPolicy:
+    """The word ``policy``: show the team's rules in force."""
+
+
+@dataclass(frozen=True)
 class Help:
     """``topic`` is a command name, or empty for the whole list."""
 
@@ -98,6 +103,7 @@ Command = (
     | Deny
     | Cancel
     | Paid
+    | ShowPolicy
     | Help
 )
 
@@ -147,6 +153,7 @@ _USAGES: dict[str, _Usage] = {
         "paid 12",
         ("SESSION_ID is the cs_... id shown on the page after paying.",),
     ),
+    "policy": _Usage("policy", "the team's approval rules in force", "policy"),
     "help": _Usage(
         "help [command]",
         "this list, or more about one command (alias: start)",
@@ -393,6 +400,7 @@ _PARSERS: dict[str, Callable[[str], Command]] = {
     "deny": _parse_deny,
     "cancel": _parse_cancel,
     "paid": _parse_paid,
+    "policy": _without_arguments("policy", ShowPolicy()),
     "help": _parse_help,
     "start": _parse_start,
 }

@@ -16,6 +16,7 @@ from bot.commands import (
     Paid,
     Plans,
     Requests,
+    ShowPolicy,
     Status,
     Subscribe,
     Topup,
@@ -92,6 +93,12 @@ PARSED: list[tuple[str, Command]] = [
     ("/paid@AcmeBot 12", Paid(request_id=12)),
     ("paid cs_test_a1B2c3D4", Paid(session_id="cs_test_a1B2c3D4")),
     ("paid cs_live_a1B2c3D4e5", Paid(session_id="cs_live_a1B2c3D4e5")),
+    # the team's rules
+    ("policy", ShowPolicy()),
+    ("/policy@AcmeBot", ShowPolicy()),
+    ("POLICY", ShowPolicy()),
+    ("/paybot policy", ShowPolicy()),
+    ("help policy", Help("policy")),
     # help
     ("help", Help()),
     ("/help", Help()),
@@ -124,6 +131,7 @@ REFUSED = [
     ("@AcmeBot", "Type a command"),
     ("help foo", "Unknown command `foo`."),
     ("paybot paybot", "Unknown command `paybot`."),
+    ("policy now", "`policy` takes nothing after it; type just `policy`."),
     # top-ups
     ("topup", "Say how much to top up. Usage: topup AMOUNT [note]"),
     ("topup abc", "That is not an amount."),
@@ -228,6 +236,7 @@ def test_help_lists_every_command_with_an_example() -> None:
         "deny",
         "cancel",
         "paid",
+        "policy",
         "help",
         "start",
     ]
