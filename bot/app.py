@@ -8,12 +8,15 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 
+from bot.balance_watch import BalanceWatch
 from bot.billing.client import BillingClient
 from bot.budget import CallBudget
 from bot.chat import ChatAdapter, Inbound
+from bot.deadlines import Deadlines
 from bot.engine import Engine
 from bot.outbox import OutboxWorker
 from bot.payments import Payments
+from bot.policy_file import load_policy
 from bot.settings import Settings
 from bot.watcher import DEFAULT_SCHEDULE, CheckoutWatcher
 from storage.db import Database
@@ -40,6 +43,10 @@ class Paybot:
         schedule: tuple[tuple[float, float], ...] = DEFAULT_SCHEDULE,
         billing: BillingClient | None = None,
     ) -> None:
+        # A bad policy file stops start-up before anything else happens.
+        self.policy = load_policy(settings)
+        # Payments sends links to the payer of the settings; the rules name it.
+        settings = settings.model_copy(update={"paybot_payer": self.policy.payer})
         self.settings = settings
         upgrade(settings.database_url)
         self.db = Database(settings.database_url)
@@ -55,7 +62,16 @@ class Paybot:
         owner = replica_name()
         self.outbox = OutboxWorker(self.db, self.adapters, owner=owner, pacing=PACING)
         self.engine = Engine(
-            self.db, self.billing, self.payments, settings, on_queued=self.outbox.wake
+            self.db,
+            self.billing,
+            self.payments,
+            settings,
+            policy=self.policy,
+            on_queued=self.outbox.wake,
+        )
+        self.deadlines = Deadlines(self.db, self.policy, on_queued=self.outbox.wake)
+        self.balance_watch = BalanceWatch(
+            self.db, self.billing, self.engine, self.policy
         )
         self.watcher = CheckoutWatcher(
             self.db,
@@ -72,7 +88,12 @@ class Paybot:
         return self.engine.handle
 
     async def run_workers(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(self.watcher.run(stop), self.outbox.run(stop))
+        await asyncio.gather(
+            self.watcher.run(stop),
+            self.outbox.run(stop),
+            self.deadlines.run(stop),
+            self.balance_watch.run(stop),
+        )
 
     async def settle(self) -> None:
         """Finish the work already started: links being made, queued messages."""

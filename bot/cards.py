@@ -61,7 +61,11 @@ def request_card(
     fields = [("Requested by", request.requester_name)]
     if request.note:
         fields.append(("Note", request.note))
+    fields += _wallet_fields(request)
     fields.append(("Approvals", _votes_line(request, votes)))
+    deadline = request.approval_expires_at
+    if deadline and request.state == State.AWAITING_APPROVAL:
+        fields.append(("Decide by", when(deadline)))
     fields.append(("State", DESCRIPTIONS[State(request.state)]))
     if checkout and checkout.status == "open" and request.state == State.LINK_OPEN:
         fields.append(("Link expires", when(checkout.expires_at)))
@@ -70,6 +74,26 @@ def request_card(
         fields=tuple(fields),
         buttons=_buttons(request),
     )
+
+
+def _usd_or_unknown(cents: int | None) -> str:
+    return "unknown" if cents is None else format_usd(cents)
+
+
+def _wallet_fields(request: PaymentRequest) -> list[tuple[str, str]]:
+    """What the wallet and the budget looked like when the request was made."""
+    if request.policy_digest is None:
+        return []  # made before paybot recorded these
+    fields = [
+        ("Wallet balance", _usd_or_unknown(request.balance_cents)),
+        ("Spent in the last 30 days", _usd_or_unknown(request.spent_30d_cents)),
+    ]
+    left = request.budget_left_cents
+    if left is not None:
+        over = left < (request.amount_cents or 0)
+        note = " (over budget: one extra approval needed)" if over else ""
+        fields.append(("Budget left", format_usd(max(left, 0)) + note))
+    return fields
 
 
 def payment_link(request: PaymentRequest, checkout: Checkout) -> Message:
@@ -119,6 +143,23 @@ def billing_delayed(request: PaymentRequest) -> Message:
         text=(
             f"Billing is unavailable right now; paybot will keep retrying the "
             f"payment link for #{request.id}. Nothing is lost."
+        )
+    )
+
+
+def approval_reminder(request: PaymentRequest, waiting_for: Sequence[str]) -> Message:
+    names = ", ".join(waiting_for) or "the approvers"
+    text = f"Reminder: #{request.id} ({subject(request)}) still waits for approval"
+    if request.approval_expires_at:
+        text += f" until {when(request.approval_expires_at)}"
+    return Message(text=f"{text}. Waiting for: {names}.")
+
+
+def approval_expired(request: PaymentRequest) -> Message:
+    return Message(
+        text=(
+            f"#{request.id} expired: nobody decided it in time. It was not "
+            "denied; press Ask again on the card, or make a new request."
         )
     )
 

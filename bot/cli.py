@@ -6,6 +6,9 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from bot import logs
 from bot.errors import ConfigError, PaybotError
@@ -41,7 +44,33 @@ def _parser() -> argparse.ArgumentParser:
     db.add_subparsers(dest="db_command", required=True).add_parser(
         "upgrade", help="apply migrations"
     )
+    _add_policy_and_audit(commands)
     return parser
+
+
+def _add_policy_and_audit(commands: argparse._SubParsersAction[Any]) -> None:
+    policy = commands.add_parser("policy", help="the team's approval rules")
+    check = policy.add_subparsers(dest="policy_command", required=True).add_parser(
+        "check", help="validate a policy file and print its rules in plain words"
+    )
+    check.add_argument("file", type=Path)
+    audit = commands.add_parser("audit", help="the audit trail")
+    actions = audit.add_subparsers(dest="audit_command", required=True)
+    export = actions.add_parser("export", help="one row per request, to stdout")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument(
+        "--since", type=_date, help="only requests made on or after DATE (YYYY-MM-DD)"
+    )
+    actions.add_parser("verify", help="check the hash chain of the audit events")
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date like 2026-01-31"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -80,6 +109,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         upgrade(settings.database_url)
         print("database is up to date")
         return 0
+    if args.command in ("policy", "audit"):
+        return _policy_or_audit(args, settings)
     if args.command == "doctor":
         from bot.doctor import run_doctor
 
@@ -89,9 +120,35 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_bot(settings))
 
 
+def _policy_or_audit(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "policy":
+        from bot.policy import describe
+        from bot.policy_file import read_policy_file
+
+        print(describe(read_policy_file(args.file)))
+        return 0
+    from bot import audit
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url)
+    database = Database(settings.database_url)
+    try:
+        if args.audit_command == "verify":
+            intact, report = audit.verify(database)
+            print(report)
+            return 0 if intact else 1
+        rows = audit.export_rows(database, args.since)
+        text = audit.to_csv(rows) if args.format == "csv" else audit.to_json(rows)
+        sys.stdout.write(text)
+        return 0
+    finally:
+        database.dispose()
+
+
 def _log_level(args: argparse.Namespace, settings: Settings) -> str:
     """The demo's chat is its output: it logs warnings only, unless told."""
-    quiet = args.command in ("demo", "db", "doctor")
+    quiet = args.command in ("demo", "db", "doctor", "policy", "audit")
     if quiet and "paybot_log_level" not in settings.model_fields_set:
         return "WARNING"
     return settings.paybot_log_level

@@ -13,11 +13,13 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 from sqlmodel import Session
 
 from bot import cards, commands, notify
+from bot import policy as rules
 from bot.billing.client import BillingClient
 from bot.billing.models import Plan, PlanCatalog
 from bot.cardnumbers import contains_card_number, mask_card_numbers
@@ -25,11 +27,13 @@ from bot.chat import Inbound, Message
 from bot.errors import BillingError, BillingUnavailable, InvalidInput
 from bot.money import check_range, format_usd
 from bot.payments import Payments, link_key
+from bot.policy import Policy
 from bot.settings import Settings
 from bot.states import DESCRIPTIONS, OPEN_STATES, State
+from bot.wallet import wallet_context
 from storage import repo
 from storage.db import Database
-from storage.models import Checkout, PaymentRequest, Vote
+from storage.models import Checkout, PaymentRequest, Vote, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,12 @@ BUTTON_COMMANDS = {
     "cancel": commands.Cancel,
     "paid": commands.Paid,
 }
+# Money that counts against a budget: requests still open, and paid ones.
+BUDGET_STATES = (*OPEN_STATES, State.PAID)
+# The requester of the top-ups paybot asks for itself; no chat account has
+# this form, so it can never be mistaken for a person.
+LOW_BALANCE_REQUESTER = "paybot"
+APPROVED_STATES = frozenset({State.APPROVED, State.LINK_OPEN, State.PAID})
 
 
 class Engine:
@@ -53,13 +63,17 @@ class Engine:
         payments: Payments,
         settings: Settings,
         *,
+        policy: Policy | None = None,
         on_queued: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.billing = billing
         self.payments = payments
         self.settings = settings
+        self.policy = policy or rules.from_settings(settings)
         self.on_queued = on_queued
+        self.clock = clock
         self._catalog: tuple[float, PlanCatalog] | None = None
         self._tasks: set[asyncio.Task[bool]] = set()
 
@@ -141,8 +155,9 @@ class Engine:
                 self._check_voter(session, inbound, request)
             except InvalidInput as exc:
                 return exc.reason
+            person = rules.person_of(self.policy, inbound.account)
             votes = repo.votes_for(session, request.id)
-            if any(vote.voter_id == inbound.account for vote in votes):
+            if any(vote.voter_id == person for vote in votes):
                 return f"You already voted on #{request.id}."
             return None
 
@@ -184,6 +199,9 @@ class Engine:
                 await self._in_transaction(inbound, self._list_requests, None)
             case commands.Status():
                 await self._in_transaction(inbound, self._status, command.request_id)
+            case commands.ShowPolicy():
+                text = rules.describe(self.policy)
+                await self._answer(inbound, Message(title="Rules", text=text))
             case commands.Help():
                 await self._answer(
                     inbound, Message(text=commands.help_text(command.topic))
@@ -216,7 +234,7 @@ class Engine:
         check_range(
             amount_cents,
             minimum_cents=minimum,
-            maximum_cents=self.settings.topup_max_cents,
+            maximum_cents=self.policy.topup_max_cents,
         )
         request = self._new_request(inbound, "topup", amount_cents, note)
         await self._create(inbound, request)
@@ -233,6 +251,9 @@ class Engine:
     def _new_request(
         self, inbound: Inbound, kind: str, amount_cents: int, note: str
     ) -> PaymentRequest:
+        refusal = rules.request_refusal(self.policy, inbound.account)
+        if refusal:
+            raise InvalidInput(refusal)
         return PaymentRequest(
             ref=secrets.token_urlsafe(6),
             kind=kind,
@@ -244,14 +265,13 @@ class Engine:
             requester_name=inbound.user_name,
             amount_cents=amount_cents,
             note=note,
-            approvals_required=self.settings.paybot_approvals_required,
+            created_at=self.clock(),
         )
 
-    async def _create(self, inbound: Inbound, request: PaymentRequest) -> None:
-        auto = (
-            request.kind == "topup"
-            and (request.amount_cents or 0) <= self.settings.auto_approve_max_cents
-        )
+    async def _create(self, inbound: Inbound, request: PaymentRequest) -> int | None:
+        wallet = await wallet_context(self.billing, self.clock())
+        request.balance_cents = wallet.balance_cents
+        request.spent_30d_cents = wallet.spent_30d_cents
 
         def work(session: Session) -> int | None:
             duplicate = self._pending_twin(session, inbound, request)
@@ -260,19 +280,77 @@ class Engine:
                     f"You already have the same request open: #{duplicate}. "
                     f"Cancel it first (cancel {duplicate}) to ask again."
                 )
+            terms = self._terms(session, request)
             session.add(request)
             session.flush()
             repo.add_audit(
                 session, request.id, inbound.user_name, "requested", _summary(request)
             )
-            if auto:
+            if terms.over_budget:
+                repo.add_audit(
+                    session, request.id, "paybot", "over_budget", "one extra approval"
+                )
+            if terms.auto_approve:
                 self._approve(session, request, "auto-approved under the limit")
             notify.post_card(session, request)
-            return request.id if auto else None
+            return request.id if terms.auto_approve else None
 
         approved = await self._commit(inbound, work)
         if approved:
             self._start_link(approved)
+        return request.id
+
+    async def ask_for_topup(
+        self, chat: str, amount_cents: int, balance_cents: int
+    ) -> int | None:
+        """Post a pre-filled top-up request for a low balance, under the rules.
+
+        Returns the new request's id, or None when the rules refused it.
+        """
+        platform, _, chat_id = chat.partition(":")
+        inbound = Inbound(
+            platform=platform,
+            chat_id=chat_id,
+            user_id=LOW_BALANCE_REQUESTER,
+            user_name="paybot",
+            dedupe_key=f"low-balance:{secrets.token_hex(8)}",
+        )
+        request = PaymentRequest(
+            ref=secrets.token_urlsafe(6),
+            kind="topup",
+            state=State.AWAITING_APPROVAL,
+            platform=platform,
+            chat_id=chat_id,
+            requester_id=LOW_BALANCE_REQUESTER,
+            requester_name="paybot (low balance)",
+            amount_cents=amount_cents,
+            note=f"The wallet balance is down to {format_usd(balance_cents)}.",
+            created_at=self.clock(),
+        )
+        try:
+            return await self._create(inbound, request)
+        except InvalidInput as exc:
+            log.warning("low-balance top-up not requested: %s", exc.reason)
+            return None
+
+    def _terms(self, session: Session, request: PaymentRequest) -> rules.Terms:
+        """Decide what the request needs and freeze those rules onto it."""
+        now = self.clock()
+        day, month = rules.period_starts(now)
+        repo.lock_budget(session)
+        spending = rules.Spending(
+            today_cents=repo.committed_cents_since(session, day, BUDGET_STATES),
+            month_cents=repo.committed_cents_since(session, month, BUDGET_STATES),
+        )
+        amount = request.amount_cents or 0
+        terms = rules.terms_for(self.policy, request.kind, amount, spending, now)
+        request.approvals_required = terms.approvals_required
+        request.approval_expires_at = terms.approval_expires_at
+        request.budget_left_cents = terms.budget_left_cents
+        request.deny_ends = self.policy.deny_ends_request
+        request.policy_digest = rules.rules_digest(self.policy)
+        request.policy_rules = rules.rules_json(self.policy)
+        return terms
 
     def _pending_twin(
         self, session: Session, inbound: Inbound, request: PaymentRequest
@@ -319,50 +397,49 @@ class Engine:
         self._check_voter(session, inbound, request)
         vote = Vote(
             request_id=request_id,
-            voter_id=inbound.account,
+            # One row per person: their other accounts hit the same key.
+            voter_id=rules.person_of(self.policy, inbound.account),
             voter_name=inbound.user_name,
             decision=decision,
             reason=reason,
         )
         if not repo.add_vote(session, vote):
             raise InvalidInput(f"You already voted on #{request_id}.")
-        repo.add_audit(session, request_id, inbound.user_name, decision, reason)
-        if decision == "deny":
-            repo.move_request(
-                session, request_id, [State.AWAITING_APPROVAL], State.DENIED
-            )
-            session.refresh(request)
-            notify.edit_card(session, request)
-            text = f"#{request_id} was denied by {inbound.user_name}."
-            notify.to_thread(session, request, Message(text=text + _reason(reason)))
+        detail = f"{inbound.account}" + (f": {reason}" if reason else "")
+        repo.add_audit(session, request_id, inbound.user_name, decision, detail)
+        outcome = rules.tally(self.policy, request, repo.votes_for(session, request_id))
+        if outcome == "denied":
+            self._deny(session, request, inbound.user_name, reason)
             return False
-        approvals = [
-            v for v in repo.votes_for(session, request_id) if v.decision == "approve"
-        ]
-        approved = len(approvals) >= request.approvals_required
-        if approved:
-            self._approve(session, request, "quorum reached")
+        if outcome == "approved":
+            self._approve(session, request, _quorum(request))
         notify.edit_card(session, request)
-        return approved
+        return outcome == "approved"
+
+    def _deny(
+        self, session: Session, request: PaymentRequest, by: str, reason: str
+    ) -> None:
+        assert request.id is not None
+        repo.move_request(session, request.id, [State.AWAITING_APPROVAL], State.DENIED)
+        session.refresh(request)
+        notify.edit_card(session, request)
+        text = f"#{request.id} was denied by {by}."
+        notify.to_thread(session, request, Message(text=text + _reason(reason)))
 
     def _check_voter(
         self, session: Session, inbound: Inbound, request: PaymentRequest
     ) -> None:
         if request.state != State.AWAITING_APPROVAL:
-            state = DESCRIPTIONS[State(request.state)].lower()
-            deciders = [v.voter_name for v in repo.votes_for(session, request.id or 0)]
-            by = f" (by {', '.join(deciders)})" if deciders else ""
-            raise InvalidInput(f"#{request.id} is already decided: {state}{by}.")
-        if inbound.account not in self.settings.paybot_approvers:
+            raise InvalidInput(_already_decided(session, request))
+        deadline = request.approval_expires_at
+        if deadline is not None and self.clock() >= deadline:
             raise InvalidInput(
-                f"Only approvers can vote on #{request.id}. "
-                "Ask one of them, or the operator to add you to PAYBOT_APPROVERS."
+                f"#{request.id} waited too long and expired at {cards.when(deadline)}."
+                " Make a new request if it is still needed."
             )
-        if (
-            inbound.account == request.requester_id
-            and not self.settings.paybot_allow_self_approval
-        ):
-            raise InvalidInput("You cannot approve or deny your own request.")
+        refusal = rules.vote_refusal(self.policy, request, inbound.account)
+        if refusal:
+            raise InvalidInput(refusal)
 
     def _approve(self, session: Session, request: PaymentRequest, why: str) -> None:
         assert request.id is not None
@@ -393,8 +470,10 @@ class Engine:
 
     def _cancel(self, session: Session, inbound: Inbound, request_id: int) -> None:
         request = _existing(session, request_id)
-        is_approver = inbound.account in self.settings.paybot_approvers
-        if inbound.account != request.requester_id and not is_approver:
+        is_approver = rules.is_approver(self.policy, inbound.account)
+        requester = rules.person_of(self.policy, request.requester_id)
+        is_requester = rules.person_of(self.policy, inbound.account) == requester
+        if not is_requester and not is_approver:
             raise InvalidInput(
                 f"Only the requester or an approver can cancel #{request_id}."
             )
@@ -479,10 +558,9 @@ class Engine:
         )
         events = repo.audit_trail(session, request_id)
         history = cards.history(request, events).text
+        fields = (*card.fields, ("Rules", request.policy_digest or "before the policy"))
         notify.to_chat(
-            session,
-            inbound,
-            Message(title=card.title, fields=card.fields, text=history),
+            session, inbound, Message(title=card.title, fields=fields, text=history)
         )
 
     # -- transactions ---------------------------------------------------------
@@ -542,6 +620,22 @@ def _existing(session: Session, request_id: int) -> PaymentRequest:
 
 def _summary(request: PaymentRequest) -> str:
     return cards.subject(request) + (f": {request.note}" if request.note else "")
+
+
+def _already_decided(session: Session, request: PaymentRequest) -> str:
+    """Why a vote comes too late, naming who decided."""
+    state = State(request.state)
+    word = "approved" if state in APPROVED_STATES else DESCRIPTIONS[state].lower()
+    voters = [v.voter_name for v in repo.votes_for(session, request.id or 0)]
+    if state in APPROVED_STATES and not voters:
+        voters = ["the auto-approve limit"]
+    by = f" (by {', '.join(voters)})" if voters else ""
+    return f"#{request.id} is already decided: {word}{by}."
+
+
+def _quorum(request: PaymentRequest) -> str:
+    required = request.approvals_required
+    return f"quorum reached ({required} of {required}), rules {request.policy_digest}"
 
 
 def _one_line(request: PaymentRequest) -> str:

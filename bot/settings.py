@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     paybot_topup_max: Decimal = Field(default=Decimal(1000), gt=0)
     paybot_allowed_chats: Annotated[list[str], NoDecode] = Field(default_factory=list)
     paybot_payer: str | None = None
+    paybot_policy_file: str | None = None
     paybot_poll_grace_seconds: int = Field(default=900, ge=0)
     paybot_billing_calls_per_minute: int = Field(default=12, ge=1, le=1000)
     paybot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -63,6 +63,17 @@ class PaymentRequest(SQLModel, table=True):
     plan_name: str | None = Field(default=None, max_length=128)
     note: str = Field(default="", max_length=400)
     approvals_required: int = 1
+    # The rules the request is decided under, frozen when it is made so a
+    # later change of the policy does not rewrite its history.
+    deny_ends: bool = True
+    approval_expires_at: datetime | None = _when(default=None)
+    reminded_at: datetime | None = _when(default=None)
+    policy_digest: str | None = Field(default=None, max_length=16)
+    policy_rules: str | None = Field(default=None, sa_type=Text)
+    # What the approvers saw on the card: the wallet when it was asked for.
+    balance_cents: int | None = None
+    spent_30d_cents: int | None = None
+    budget_left_cents: int | None = None
     link_key: str | None = Field(default=None, max_length=80)
     billing_notice_sent: bool = False
     created_at: datetime = _when(default_factory=utcnow)

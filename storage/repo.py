@@ -329,3 +329,79 @@ def verify_audit_chain(session: Session) -> AuditEvent | None:
             return event
         prev_hash = event.hash
     return None
+
+
+def lock_budget(session: Session) -> None:
+    """Serialise budget checks, so two requests never share the last dollars.
+
+    SQLite writers are already serialised by BEGIN IMMEDIATE.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7302)"))
+
+
+def committed_cents_since(
+    session: Session, since: datetime, states: Iterable[str]
+) -> int:
+    """Money in requests made since ``since`` that are in one of ``states``."""
+    query = (
+        select(func.sum(PaymentRequest.amount_cents))
+        .where(col(PaymentRequest.created_at) >= since)
+        .where(col(PaymentRequest.state).in_(list(states)))
+    )
+    return int(session.exec(query).one() or 0)
+
+
+def requests_by(
+    session: Session, requester_id: str, states: Iterable[str]
+) -> list[PaymentRequest]:
+    query = (
+        select(PaymentRequest)
+        .where(PaymentRequest.requester_id == requester_id)
+        .where(col(PaymentRequest.state).in_(list(states)))
+    )
+    return list(session.exec(query))
+
+
+def mark_reminded(
+    session: Session, request_id: int, previous: datetime | None, now: datetime
+) -> bool:
+    """Record a reminder once; False if another worker just sent it."""
+    last = col(PaymentRequest.reminded_at)
+    statement = (
+        update(PaymentRequest)
+        .where(col(PaymentRequest.id) == request_id)
+        .where(last.is_(None) if previous is None else last == previous)
+        .values(reminded_at=now)
+    )
+    return bool(_changed(session, statement))
+
+
+def requests_created_since(
+    session: Session, since: datetime | None
+) -> list[PaymentRequest]:
+    query = select(PaymentRequest).order_by(col(PaymentRequest.id))
+    if since is not None:
+        query = query.where(col(PaymentRequest.created_at) >= since)
+    return list(session.exec(query))
+
+
+def audit_break(session: Session) -> tuple[AuditEvent, str] | None:
+    """The first event that breaks the hash chain, and how it breaks it.
+
+    "altered": the event's own content no longer matches its hash.
+    "unchained": it does not follow the event stored before it, because that
+    one was removed or rewritten together with its hash.
+    """
+    prev_hash = GENESIS_HASH
+    for event in session.exec(select(AuditEvent).order_by(col(AuditEvent.id))):
+        if event.prev_hash != prev_hash:
+            return event, "unchained"
+        if _event_hash(prev_hash, event) != event.hash:
+            return event, "altered"
+        prev_hash = event.hash
+    return None
+
+
+def count_audit_events(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(AuditEvent)).one())
