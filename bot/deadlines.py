@@ -82,6 +82,7 @@ class Deadlines:
             session, request.id, [State.AWAITING_APPROVAL], State.EXPIRED
         ):
             return 0
+        request = repo.get_request(session, request.id) or request
         session.refresh(request)
         deadline = cards.when(request.approval_expires_at or now)
         repo.add_audit(

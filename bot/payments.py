@@ -9,6 +9,7 @@ command confirming the same session at once record it exactly once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -52,6 +53,8 @@ class Payments:
         self.billing = billing
         self.settings = settings
         self.budget = budget
+        # Where checkout times come from; a benchmark runs on a virtual clock.
+        self.clock: Callable[[], datetime] = utcnow
         # Requests whose link call is under way: the approval and the
         # watcher's sweep must not both ask ModelsLab for the same link.
         self._creating: set[int] = set()
@@ -75,6 +78,7 @@ class Payments:
         request = await self.db.read_async(lambda s: repo.get_request(s, request_id))
         if request is None or request.state != State.APPROVED or not request.link_key:
             return True
+        self.budget.try_take(urgent=True)  # a person is waiting for this link
         try:
             link = await self.billing.create_payment_link(
                 "fund" if request.kind == "topup" else "subscribe",
@@ -109,6 +113,8 @@ class Payments:
             purpose=link.purpose,
             payment_url=link.payment_url,
             expires_at=link.expires_at,
+            created_at=self.clock(),
+            next_poll_at=self.clock(),
         )
         session.add(checkout)
         opened = repo.move_request(
@@ -187,7 +193,9 @@ class Payments:
         if checkout.purpose == "subscribe":
             values = {"subscription_status": status}
         assert checkout.id is not None
-        if not repo.settle_checkout(session, checkout.id, "paid", **values):
+        if not repo.settle_checkout(
+            session, checkout.id, "paid", self.clock(), **values
+        ):
             return False
         request = repo.get_request(session, checkout.request_id)
         assert request is not None
@@ -207,7 +215,7 @@ class Payments:
 
     def _mark_expired(self, session: Session, checkout: Checkout) -> bool:
         assert checkout.id is not None
-        if not repo.settle_checkout(session, checkout.id, "expired"):
+        if not repo.settle_checkout(session, checkout.id, "expired", self.clock()):
             return False
         repo.add_audit(
             session, checkout.request_id, "paybot", "link_expired", checkout.session_id
@@ -252,4 +260,6 @@ class Payments:
 
     def is_past_grace(self, checkout: Checkout, now: datetime | None = None) -> bool:
         grace = self.settings.paybot_poll_grace_seconds
-        return (now or utcnow()).timestamp() > checkout.expires_at.timestamp() + grace
+        return (
+            now or self.clock()
+        ).timestamp() > checkout.expires_at.timestamp() + grace

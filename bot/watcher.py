@@ -36,12 +36,17 @@ PRUNE_SECONDS = 3600.0
 # week of dedupe keys covers both with room to spare.
 KEEP_INBOUND_KEYS = timedelta(days=7)
 MAX_BACKOFF_SECONDS = 300.0
-# (age in seconds up to which it applies, seconds between polls)
+# (age in seconds up to which it applies, seconds between polls). Most
+# payers pay within minutes of getting the link, so those minutes are polled
+# closely; after that the chance of a payment in any given minute is small
+# and polls thin out, down to one every ten minutes after two hours, which
+# keeps a day-long link to a couple of hundred calls.
 DEFAULT_SCHEDULE: tuple[tuple[float, float], ...] = (
-    (600, 4),
-    (1800, 15),
-    (7200, 60),
-    (float("inf"), 180),
+    (180, 4),
+    (600, 6),
+    (1800, 30),
+    (7200, 120),
+    (float("inf"), 600),
 )
 
 
@@ -106,7 +111,9 @@ class CheckoutWatcher:
         if limit < 1:
             return 0
         due = await self.db.write_async(
-            lambda s: repo.claim_due_checkouts(s, now, self.owner, LEASE, limit)
+            lambda s: repo.claim_due_checkouts(
+                s, now, self.owner, LEASE, limit, self._urgency(now)
+            )
         )
         if due:
             oldest = min(checkout.next_poll_at for checkout in due)
@@ -114,6 +121,23 @@ class CheckoutWatcher:
         for checkout in due:
             await self.poll(checkout)
         return len(due)
+
+    def _urgency(self, now: datetime) -> Callable[[Checkout], float]:
+        """Rank for a claim: nudges, then how late a poll is for its interval.
+
+        A young checkout a few seconds late outranks an old one a few
+        seconds late, yet an old checkout left waiting long enough comes
+        first, so nothing starves while the budget is short.
+        """
+
+        def rank(checkout: Checkout) -> float:
+            if checkout.nudged:
+                return float("-inf")
+            age = (now - checkout.created_at).total_seconds()
+            late = (now - checkout.next_poll_at).total_seconds()
+            return -late / max(poll_interval(age, self.schedule), 0.001)
+
+        return rank
 
     async def poll(self, checkout: Checkout) -> None:
         if self.payments.is_past_grace(checkout, self.clock()):

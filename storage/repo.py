@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -26,6 +26,8 @@ from storage.models import (
 )
 
 GENESIS_HASH = "0" * 64
+# How many due checkouts a claim weighs against each other.
+CLAIM_CANDIDATES = 200
 
 
 def _changed(session: Session, statement: Executable) -> int:
@@ -170,25 +172,36 @@ def checkout_by_session(session: Session, session_id: str) -> Checkout | None:
 
 
 def settle_checkout(
-    session: Session, checkout_id: int, status: str, **values: Any
+    session: Session,
+    checkout_id: int,
+    status: str,
+    now: datetime | None = None,
+    **values: Any,
 ) -> bool:
     """Close an open checkout once; False if another caller already did."""
     statement = (
         update(Checkout)
         .where(col(Checkout.id) == checkout_id)
         .where(col(Checkout.status) == "open")
-        .values(status=status, settled_at=utcnow(), lease_owner=None, **values)
+        .values(status=status, settled_at=now or utcnow(), lease_owner=None, **values)
     )
     return bool(_changed(session, statement))
 
 
 def claim_due_checkouts(
-    session: Session, now: datetime, owner: str, lease: timedelta, limit: int
+    session: Session,
+    now: datetime,
+    owner: str,
+    lease: timedelta,
+    limit: int,
+    rank: Callable[[Checkout], float] | None = None,
 ) -> list[Checkout]:
-    """Lease the open checkouts due for a poll, nudged and youngest first.
+    """Lease up to ``limit`` open checkouts due for a poll.
 
-    On PostgreSQL the rows are locked with SKIP LOCKED, so replicas never
-    claim the same checkout; the lease keeps it theirs until it runs out.
+    The most overdue candidates are read, ``rank`` (lowest first) picks among
+    them, and only the picked ones are leased. On PostgreSQL the candidates
+    are locked with SKIP LOCKED, so replicas never claim the same checkout;
+    the lease keeps it theirs until it runs out.
     """
     query = (
         select(Checkout)
@@ -197,11 +210,14 @@ def claim_due_checkouts(
         .where(
             or_(col(Checkout.lease_until).is_(None), col(Checkout.lease_until) < now)
         )
-        .order_by(col(Checkout.nudged).desc(), col(Checkout.created_at).desc())
-        .limit(limit)
+        .order_by(col(Checkout.nudged).desc(), col(Checkout.next_poll_at))
+        .limit(max(limit, CLAIM_CANDIDATES if rank else limit))
         .with_for_update(skip_locked=True)
     )
-    checkouts = list(session.exec(query))
+    candidates = list(session.exec(query))
+    if rank is not None:
+        candidates.sort(key=rank)
+    checkouts = candidates[:limit]
     for checkout in checkouts:
         checkout.lease_owner = owner
         checkout.lease_until = now + lease
@@ -218,6 +234,12 @@ def make_checkouts_due(session: Session, now: datetime) -> int:
         .values(next_poll_at=now)
     )
     return _changed(session, statement)
+
+
+def earliest_poll(session: Session) -> datetime | None:
+    """When the next open checkout falls due."""
+    query = select(func.min(Checkout.next_poll_at)).where(Checkout.status == "open")
+    return session.exec(query).one()
 
 
 def count_open_checkouts(session: Session) -> int:

@@ -121,6 +121,7 @@ class RateLimitState:
     remaining: int | None
     reset_at: float | None
     observed_at: float
+    limit: int | None = None  # X-RateLimit-Limit: calls allowed per window
 
 
 @dataclass(frozen=True)

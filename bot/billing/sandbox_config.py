@@ -20,6 +20,8 @@ ConfirmUnpaid = Literal["409", "402", "400", "200"]
 ConfirmExpired = Literal["410", "422", "400"]
 ReplayFlag = Literal["top", "data", "meta"]
 ResetFormat = Literal["epoch", "delta"]
+# Which limiter confirm-checkout counts against is not documented.
+ConfirmBucket = Literal["billing", "general"]
 FaultKind = Literal["500", "503", "429", "slow", "html502", "empty", "drop"]
 
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = get_args(FaultKind)
@@ -42,6 +44,7 @@ class SandboxConfig:
     replay_flag: ReplayFlag = "meta"
     rate_limits: bool = True
     rate_limit_reset: ResetFormat = "epoch"
+    confirm_bucket: ConfirmBucket = "billing"
     fault_rate: float = 0.0
     fault_kinds: tuple[FaultKind, ...] = FAULT_KINDS
     slow_seconds: float = 7.0
@@ -115,11 +118,13 @@ _CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "confirm_expired": get_args(ConfirmExpired),
     "replay_flag": get_args(ReplayFlag),
     "rate_limit_reset": get_args(ResetFormat),
+    "confirm_bucket": get_args(ConfirmBucket),
 }
 
 _CONVERTERS: Final[dict[str, Callable[[Any], object]]] = {
     "token": str,
     "email": str,
+    "confirm_bucket": str,
     "password": str,
     "checkout_ttl_seconds": lambda value: int(str(value)),
     "minimum_topup_usd": _decimal,

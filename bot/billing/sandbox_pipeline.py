@@ -117,7 +117,7 @@ class Sandbox:
 
     def _answer(self, request: Request, route: ApiRoute, text: str) -> Response:
         enforced = self.config.rate_limits
-        quota = self.limiter.take(route.bucket, self.clock(), enforced)
+        quota = self.limiter.take(self._bucket(route), self.clock(), enforced)
         # Without limits there is no allowance to report.
         headers = self._quota_headers(quota) if enforced else {}
         token = _bearer(request)
@@ -183,6 +183,11 @@ class Sandbox:
             return _json_response({"message": "Unauthenticated."}, 401, headers)
         failure = ApiFailure(401, "unauthenticated", "Unauthenticated.")
         return _failure_response(failure, headers)
+
+    def _bucket(self, route: ApiRoute) -> str:
+        if route.path.endswith("/confirm-checkout"):
+            return self.config.confirm_bucket
+        return route.bucket
 
     def _quota_headers(self, quota: Quota) -> dict[str, str]:
         reset = quota.reset_at

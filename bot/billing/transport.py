@@ -150,6 +150,7 @@ class ApiTransport:
     def _observe_rate_limit(self, headers: httpx.Headers) -> None:
         remaining = _number(headers.get("x-ratelimit-remaining"))
         reset = _number(headers.get("x-ratelimit-reset"))
+        limit = _number(headers.get("x-ratelimit-limit"))
         if remaining is None and reset is None:
             return
         now = self._clock()
@@ -157,6 +158,7 @@ class ApiTransport:
             remaining=None if remaining is None else int(remaining),
             reset_at=None if reset is None else self._absolute(reset, now),
             observed_at=now,
+            limit=None if limit is None else int(limit),
         )
 
     def _retry_after(self, response: httpx.Response) -> float | None:

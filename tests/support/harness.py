@@ -74,8 +74,10 @@ class Harness:
         paybot = Paybot(settings, schedule=EVERY_TICK, billing=billing)
         chat = RecordingAdapter()
         paybot.add_adapter(chat)
+        # Tests poll in tight loops; the call budget's rate is tested alone.
+        paybot.budget.capacity = paybot.budget.tokens = 1000.0
         clock = ShiftedClock()
-        paybot.watcher.clock = clock
+        paybot.watcher.clock = paybot.payments.clock = clock
         return cls(paybot, chat, sandbox, clock)
 
     async def send(self, inbound: Inbound) -> None:
