@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from bot.billing.models import RateLimitState
 from bot.budget import CallBudget
@@ -11,6 +12,7 @@ from bot.settings import load_settings
 from bot.watcher import CheckoutWatcher
 from storage.db import Database
 from storage.migrate import upgrade
+from storage.models import Checkout
 from tests.bench.watcher import TOKEN, Payer, Simulation, _approved_request
 
 WINDOW = 60.0
@@ -69,9 +71,7 @@ async def test_many_open_checkouts_get_no_429_and_all_stay_watched(
     while clock.now < end:
         await watcher.tick()
         clock.now += 0.5
-    polls = [
-        c.polls for c in db.run_read(lambda s: list(s.exec(repo.select(repo.Checkout))))
-    ]
+    polls = [c.polls for c in db.run_read(lambda s: list(s.exec(select(Checkout))))]
     assert sim.billing.call_outcomes.get("429", 0) == 0
     assert min(polls) >= 5  # every checkout is still watched
     assert polls[0] <= polls[-1] or open_checkouts == 1  # older ones less often
