@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from bot.billing.client import BillingClient
-from bot.errors import BillingAuthError, BillingError
+from bot.errors import BillingAuthError, BillingError, ConfigError
 from bot.money import format_usd
+from bot.policy_file import load_policy
 from bot.settings import Settings
 from storage.db import Database
 from storage.migrate import upgrade
@@ -58,9 +59,13 @@ async def _billing(settings: Settings) -> tuple[bool, str]:
 
 
 def _approvers(settings: Settings) -> tuple[bool, str]:
-    if not settings.paybot_approvers:
+    try:
+        policy = load_policy(settings)
+    except ConfigError as exc:
+        return False, f"policy: {exc}"
+    if not policy.approvers:
         return False, "approvers: PAYBOT_APPROVERS is empty, nobody can approve"
-    return True, f"approvers: {', '.join(settings.paybot_approvers)}"
+    return True, f"approvers: {', '.join(policy.approvers)} (from {policy.source})"
 
 
 def _platforms(settings: Settings) -> tuple[bool, str]:

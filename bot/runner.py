@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 from bot.app import Paybot
 from bot.errors import ConfigError
 from bot.http import create_http_app
+from bot.policy_file import load_policy
 from bot.serving import start_server
 from bot.settings import Settings
 
@@ -52,6 +53,7 @@ def platform_factories(settings: Settings) -> dict[str, PlatformFactory]:
 
 
 def check_run_settings(settings: Settings) -> None:
+    load_policy(settings)  # a bad policy file stops start-up with its line
     if settings.modelslab_token is None:
         raise ConfigError("MODELSLAB_TOKEN: required for paybot run")
     if not platform_factories(settings):
