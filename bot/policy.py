@@ -349,7 +349,8 @@ def _waiting(policy: Policy) -> str:
 def _payer(policy: Policy) -> str:
     if policy.payer is None:
         return "Payment links are posted in the request's thread."
-    return f"Payment links go privately to {policy.payer}."
+    payer = _named(policy, person_of(policy, policy.payer))
+    return f"Payment links go privately to {payer}."
 
 
 def _low_balance(policy: Policy) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -280,7 +281,7 @@ def test_the_rules_are_told_in_plain_words() -> None:
         "a request over budget is refused",
         "waits 1 day for approval, then expires",
         "reminded every 4 hours",
-        "Payment links go privately to slack:UFIN.",
+        "Payment links go privately to finance (slack:UFIN).",
         "checked every 15 minutes; below $20.00 paybot asks for a $100.00 top-up",
     ]:
         assert phrase in text
@@ -289,3 +290,12 @@ def test_the_rules_are_told_in_plain_words() -> None:
 def test_a_change_of_rules_changes_the_version() -> None:
     assert rules.rules_digest(team()) == rules.rules_digest(team())
     assert rules.rules_digest(team()) != rules.rules_digest(team(approvals_required=3))
+
+
+def test_the_readme_example_is_a_valid_file() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    section = readme.split("## Team rules (policy file)")[1]
+    example = section.split("```toml\n")[1].split("```")[0]
+    policy = parse_policy(example, "README")
+    assert policy.approvers == ("bob", "carol", "dave")
+    assert policy.low_balance is not None
