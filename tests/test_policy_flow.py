@@ -10,11 +10,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import text
 
 from bot.chat import Inbound
 from bot.deadlines import Deadlines
 from bot.states import State
 from storage import repo
+from storage.db import Database
+from storage.migrate import alembic_config, upgrade
 from tests.support.chat import RecordingAdapter, pressed
 from tests.support.harness import Harness, make_settings
 from tests.support.sandbox import RunningSandbox
@@ -325,3 +329,27 @@ async def test_twenty_approvers_on_two_platforms_make_one_link(
         assert len({vote.voter_id for vote in votes}) == len(votes)
     finally:
         await bot.aclose()
+
+
+def test_requests_made_before_the_rules_upgrade_cleanly(database_url: str) -> None:
+    command.upgrade(alembic_config(database_url), "0001")
+    database = Database(database_url)
+    try:
+        with database.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO payment_request (ref, kind, state, platform, "
+                    "chat_id, requester_id, requester_name, note, "
+                    "approvals_required, billing_notice_sent, created_at, "
+                    "updated_at) VALUES ('old', 'topup', 'awaiting_approval', "
+                    "'console', 'team', 'console:alice', 'alice', '', 1, false, "
+                    "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                )
+            )
+        upgrade(database_url)
+        old = database.run_read(lambda s: repo.get_request_by_ref(s, "old"))
+        assert old is not None
+        assert old.deny_ends is True
+        assert old.policy_digest is None and old.approval_expires_at is None
+    finally:
+        database.dispose()
