@@ -25,7 +25,9 @@ from storage.models import OutboxMessage, PaymentRequest, utcnow
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+# Long enough for one call to finish; a replica that dies holds its claims
+# no longer than this.
+LEASE = timedelta(seconds=30)
 MAX_ATTEMPTS = 8
 BATCH = 50
 # Kinds that need the request's card to exist on the platform first.
@@ -48,6 +50,7 @@ class OutboxWorker:
         self.db = db
         self.adapters = adapters
         self.owner = owner
+        self.lease = LEASE
         self.pacing = dict(pacing or {})
         self.next_send: dict[tuple[str, str], float] = {}
         self.wakeup = asyncio.Event()
@@ -66,7 +69,7 @@ class OutboxWorker:
         """Deliver every message due now; returns how many were sent."""
         now = utcnow()
         rows = await self.db.write_async(
-            lambda s: repo.claim_due_messages(s, now, self.owner, LEASE, BATCH)
+            lambda s: repo.claim_due_messages(s, now, self.owner, self.lease, BATCH)
         )
         by_chat: dict[tuple[str, str], list[OutboxMessage]] = {}
         for row in rows:

@@ -29,7 +29,9 @@ from storage.models import Checkout, utcnow
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+# Long enough for one call to finish; a replica that dies holds its claims
+# no longer than this.
+LEASE = timedelta(seconds=30)
 LINK_SWEEP_SECONDS = 5.0
 PRUNE_SECONDS = 3600.0
 # Chat platforms redeliver within minutes (Slack) or a day (Telegram); a
@@ -76,6 +78,7 @@ class CheckoutWatcher:
         self.payments = payments
         self.budget = budget
         self.owner = owner
+        self.lease = LEASE
         self.schedule = schedule
         self.clock = clock
         self.outage = Outage()
@@ -112,7 +115,7 @@ class CheckoutWatcher:
             return 0
         due = await self.db.write_async(
             lambda s: repo.claim_due_checkouts(
-                s, now, self.owner, LEASE, limit, self._urgency(now)
+                s, now, self.owner, self.lease, limit, self._urgency(now)
             )
         )
         if due:
