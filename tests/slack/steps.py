@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import closing
 
 from tests.slack.fake_slack import Call
 from tests.slack.world import World, eventually
@@ -27,7 +28,7 @@ def replies(world: World, thread: str, needle: str) -> list[Call]:
 
 def rows(world: World, table: str) -> int:
     """How many rows a table of the bot's database holds."""
-    with sqlite3.connect(world.database) as db:
+    with closing(sqlite3.connect(world.database, timeout=1)) as db:
         return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 

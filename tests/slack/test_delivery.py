@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -25,6 +26,6 @@ async def test_a_channel_paybot_is_not_in_is_given_up_at_once(
 
 
 def card_status(world: World) -> str:
-    with sqlite3.connect(world.database) as db:
+    with closing(sqlite3.connect(world.database, timeout=1)) as db:
         (status,) = db.execute("SELECT status FROM outbox_message").fetchone()
     return str(status)

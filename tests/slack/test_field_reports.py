@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from contextlib import closing
 
 from tests.slack.steps import (
     CHANNEL,
@@ -53,11 +54,12 @@ async def test_b01_approval_is_acked_while_the_link_is_slow(world: World) -> Non
 
 def _age_inbound_key(world: World, key: str, seconds: int) -> None:
     """Make a stored dedupe key look ``seconds`` old."""
-    with sqlite3.connect(world.database) as db:
+    with closing(sqlite3.connect(world.database, timeout=1)) as db:
         changed = db.execute(
             "UPDATE processed_inbound SET at = datetime(at, ?) WHERE key = ?",
             (f"-{seconds} seconds", key),
         ).rowcount
+        db.commit()
     assert changed == 1
 
 

@@ -42,7 +42,7 @@ class Sandbox:
         return response.json()
 
     def state(self) -> dict[str, Any]:
-        return self.control("GET", "/_sandbox/state")  # type: ignore[no-any-return]
+        return dict(self.control("GET", "/_sandbox/state"))
 
     def calls(self, path: str) -> list[dict[str, Any]]:
         return [call for call in self.state()["requests"] if call["path"] == path]
