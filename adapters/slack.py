@@ -60,6 +60,21 @@ Handler = Callable[[Inbound], Awaitable[None]]
 Task = Callable[[asyncio.Event], Awaitable[None]]
 
 
+class _SameTokenNotice(logging.Filter):
+    """Drop bolt's start-up warning that SLACK_BOT_TOKEN "will be unused".
+
+    bolt reads the variable itself and warns because a client is given too;
+    that client carries the very same token.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+bolt_log = logging.getLogger(f"{__name__}.bolt")
+bolt_log.addFilter(_SameTokenNotice())
+
+
 async def start_slack(settings: Settings, paybot: Paybot) -> Platform:
     """Register the Slack adapter; HTTP routes, or Socket Mode when configured."""
     assert settings.slack_bot_token and settings.slack_signing_secret
@@ -69,6 +84,7 @@ async def start_slack(settings: Settings, paybot: Paybot) -> Platform:
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         name="paybot",
+        logger=bolt_log,
     )
     listeners = SlackListeners(paybot.add_adapter(SlackAdapter(client)), client)
     listeners.register(app)
