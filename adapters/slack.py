@@ -47,6 +47,9 @@ DEFAULT_RETRY_AFTER = 1.0
 TRANSIENT_ERRORS = frozenset(
     ("ratelimited", "internal_error", "fatal_error", "service_unavailable")
 )
+TOKEN_ERRORS = frozenset(
+    ("invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive")
+)
 HINTS = {
     "not_in_channel": "invite paybot to the channel",
     "channel_not_found": "the channel is gone or private to paybot",
@@ -106,7 +109,10 @@ async def check_token(client: AsyncWebClient) -> None:
         identity = await client.auth_test()
     except SlackApiError as exc:
         code = _error_code(exc)
-        raise ConfigError(f"SLACK_BOT_TOKEN: Slack refused it ({code})") from None
+        if code in TOKEN_ERRORS:
+            raise ConfigError(f"SLACK_BOT_TOKEN: Slack refused it ({code})") from None
+        log.warning("slack: auth.test failed, carrying on: %s", code or "no answer")
+        return
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("slack: auth.test failed, carrying on: %s", type(exc).__name__)
         return
