@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from bot import audit
 from storage.db import Database
-from tests.support.harness import Harness
+from tests.support.harness import Harness, make_settings
+from tests.support.sandbox import RunningSandbox
 from tests.test_cli import paybot
 
 
@@ -111,9 +112,14 @@ def test_run_stops_on_a_bad_policy_file(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-async def test_audit_commands_export_and_verify(bot: Harness, tmp_path: Path) -> None:
+async def test_audit_commands_export_and_verify(
+    sandbox: RunningSandbox, sqlite_url: str
+) -> None:
+    # The commands run as separate processes; SQLite is enough to see them.
+    bot = Harness.start(make_settings(sandbox, sqlite_url), sandbox)
     await paid_topup(bot)
-    url = bot.paybot.settings.database_url
+    await bot.aclose()
+    url = sqlite_url
     exported = paybot("audit", "export", "--format", "json", DATABASE_URL=url)
     assert exported.returncode == 0, exported.stderr
     assert json.loads(exported.stdout)[0]["balance_after_usd"] == "125.00"
