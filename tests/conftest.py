@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from bot.billing.sandbox import SandboxConfig, create_sandbox_app
 from storage.db import normalise_url
@@ -15,15 +16,6 @@ from tests.support.sandbox import RunningSandbox
 from tests.support.servers import serve_in_thread
 
 POSTGRES_URL = os.environ.get("PAYBOT_TEST_POSTGRES_URL")
-TABLES = (
-    "vote",
-    "checkout",
-    "outbox_message",
-    "audit_event",
-    "processed_inbound",
-    "payment_request",
-    "alembic_version",
-)
 
 
 @pytest.fixture
@@ -33,10 +25,27 @@ def sandbox() -> Iterator[RunningSandbox]:
         yield RunningSandbox(root)
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this test run's own, so concurrent runs never collide."""
+    if not POSTGRES_URL:
+        pytest.skip("PAYBOT_TEST_POSTGRES_URL is not set")
+    name = f"paybot_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(normalise_url(POSTGRES_URL)).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def reset_postgres(url: str) -> None:
     engine = create_engine(normalise_url(url))
     with engine.begin() as connection:
-        connection.execute(text(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE"))
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
 
 
@@ -45,10 +54,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
     """Each test using it runs on SQLite, and on PostgreSQL when available."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/paybot.db"
-    if not POSTGRES_URL:
-        pytest.skip("PAYBOT_TEST_POSTGRES_URL is not set")
-    reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
+    url: str = request.getfixturevalue("postgres_url")
+    reset_postgres(url)
+    return url
 
 
 @pytest.fixture

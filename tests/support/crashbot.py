@@ -1,7 +1,8 @@
 """A paybot process for crash tests: it can kill itself at a chosen step.
 
     python -m tests.support.crashbot --database URL --api URL --out FILE
-        [--say "alice: topup 20" ...] [--crash STEP] [--until TEXT]
+        [--say "alice: topup 20" ...] [--crash STEP] [--until TEXT [--count N]]
+    [--poll-log FILE]
 
 Messages the bot delivers are appended to FILE as JSON lines. With
 ``--crash``, the process sends itself SIGKILL at that step, so nothing is
@@ -20,6 +21,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -77,6 +79,7 @@ class FileChat:
 
 class CrashingBilling(BillingClient):
     crash: str | None = None
+    poll_log: Path | None = None  # each confirm call: start, end, pid, session
 
     async def create_payment_link(self, *args: Any, **kwargs: Any) -> Any:
         link = await super().create_payment_link(*args, **kwargs)
@@ -85,15 +88,20 @@ class CrashingBilling(BillingClient):
         return link
 
     async def confirm_checkout(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.time()
         outcome = await super().confirm_checkout(*args, **kwargs)
+        if self.poll_log is not None:
+            entry = [started, time.time(), os.getpid(), args[1]]
+            with self.poll_log.open("a") as log:
+                log.write(json.dumps(entry) + "\n")
         if self.crash == "confirmed" and outcome.status == "paid":
             die()
         return outcome
 
 
-async def done(paybot: Paybot, out: Path, until: str) -> bool:
-    """The awaited text was said and nothing is left to send."""
-    if until not in out.read_text():
+async def done(paybot: Paybot, out: Path, until: str, count: int) -> bool:
+    """The awaited text was said often enough and nothing is left to send."""
+    if out.read_text().count(until) < count:
         return False
     return await paybot.db.read_async(repo.count_pending_messages) == 0
 
@@ -108,6 +116,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     billing = CrashingBilling(args.api, "sandbox-token")
     billing.crash = args.crash
+    billing.poll_log = Path(args.poll_log) if args.poll_log else None
     paybot = Paybot(settings, schedule=FAST, billing=billing)
     # A restarted process takes over the dead one's claims after the lease.
     paybot.watcher.lease = paybot.outbox.lease = LEASE
@@ -128,7 +137,7 @@ async def main(args: argparse.Namespace) -> None:
         await handle(Inbound("console", "team", person, person, uuid.uuid4().hex, text))
     stop = asyncio.Event()
     workers = asyncio.create_task(paybot.run_workers(stop))
-    while not await done(paybot, out, args.until):
+    while not await done(paybot, out, args.until, args.count):
         await asyncio.sleep(0.05)
     stop.set()
     await workers
@@ -143,4 +152,6 @@ if __name__ == "__main__":
     parser.add_argument("--say", action="append", default=[])
     parser.add_argument("--crash")
     parser.add_argument("--until", default="")
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--poll-log")
     asyncio.run(main(parser.parse_args()))
