@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/mypy $(CODE)
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.watcher
