@@ -1,11 +1,13 @@
 """Spotting payment card numbers in chat text, so they are refused and masked.
 
 A card number is 13 to 19 digits that passes the Luhn check, typed together
-or in groups of four or more (the last may have three) split by single
-spaces or single dashes. Digits glued to letters or underscores belong to an
-identifier (a checkout session id, a file name) and are not cards; a dot or
-comma ends a group, so amounts, dates and Slack timestamps like
-1700000000.000100 are never joined into one.
+or in groups of four or more (the last may have three) split by whitespace
+of any kind (spaces, tabs, line breaks, no-break spaces) or single dashes;
+groups of exactly four may also be split by dots or slashes. Digits glued
+to letters or underscores belong to an identifier (a checkout session id, a
+file name) and are not cards; a comma ends a group, and a dot or slash ends
+one unless both sides have four digits, so amounts, dates and Slack
+timestamps like 1700000000.000100 are never joined into one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ KEPT_FIRST = 6
 KEPT_LAST = 4
 MIN_GROUP = 4
 
-_RUN = re.compile(r"(?<![0-9A-Za-z_])[0-9]+(?:[ -][0-9]+)*")
+_RUN = re.compile(r"(?<![0-9A-Za-z_])[0-9]+(?:(?:\s+|[-./])[0-9]+)*")
+_FOUR_ONLY = frozenset("./")
 _WORD_CHAR = re.compile(r"[A-Za-z_]")
 _GROUP = re.compile(r"[0-9]+")
 _NOT_DIGIT = re.compile(r"[^0-9]")
@@ -96,7 +99,7 @@ def _longest_card_from(
     digits = ""
     for last in range(first, len(groups)):
         start, end = groups[last]
-        if last > first and _length(groups[last - 1]) < MIN_GROUP:
+        if last > first and not _joins(text, groups[last - 1], groups[last]):
             break
         digits += text[start:end]
         if len(digits) > MAX_DIGITS:
@@ -108,6 +111,16 @@ def _longest_card_from(
 
 def _length(group: tuple[int, int]) -> int:
     return group[1] - group[0]
+
+
+def _joins(text: str, before: tuple[int, int], after: tuple[int, int]) -> bool:
+    """Whether two digit groups can be parts of one card number."""
+    if _length(before) < MIN_GROUP:
+        return False
+    separator = text[before[1] : after[0]]
+    if separator in _FOUR_ONLY:
+        return _length(before) == MIN_GROUP and _length(after) == MIN_GROUP
+    return True
 
 
 def _digits(text: str) -> str:

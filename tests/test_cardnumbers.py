@@ -122,3 +122,25 @@ def test_masking_keeps_length_and_leaves_no_card(text: str) -> None:
 @given(st.integers(min_value=0, max_value=10**12))
 def test_short_numbers_are_never_cards(number: int) -> None:
     assert not contains_card_number(f"topup {number} and {number}.{number % 100}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4242\n4242 4242 4242",
+        "4242\t4242\t4242\t4242",
+        "4242\u00a04242\u00a04242\u00a04242",
+        "4242\u20094242\u20094242\u20094242",
+        "4242\n\n4242\n\n4242\n\n4242",
+        "4242.4242.4242.4242",
+        "4242/4242/4242/4242",
+    ],
+)
+def test_cards_split_by_any_whitespace_dots_or_slashes_are_found(text: str) -> None:
+    assert find_card_numbers(text) == ["4242424242424242"]
+    assert "****" in mask_card_numbers(text)
+
+
+@pytest.mark.parametrize("text", ["1700000000.000100", "2026.12.04", "1234.5678.90"])
+def test_dotted_numbers_that_are_not_cards_are_left_alone(text: str) -> None:
+    assert find_card_numbers(text) == []
