@@ -12,6 +12,7 @@ from bot.balance_watch import BalanceWatch
 from bot.billing.client import BillingClient
 from bot.budget import CallBudget
 from bot.chat import ChatAdapter, Inbound
+from bot.database import open_database
 from bot.deadlines import Deadlines
 from bot.engine import Engine
 from bot.outbox import OutboxWorker
@@ -19,8 +20,6 @@ from bot.payments import Payments
 from bot.policy_file import load_policy
 from bot.settings import Settings
 from bot.watcher import DEFAULT_SCHEDULE, CheckoutWatcher
-from storage.db import Database
-from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +47,7 @@ class Paybot:
         # Payments sends links to the payer of the settings; the rules name it.
         settings = settings.model_copy(update={"paybot_payer": self.policy.payer})
         self.settings = settings
-        upgrade(settings.database_url)
-        self.db = Database(settings.database_url)
+        self.db = open_database(settings.database_url)
         token = (
             settings.modelslab_token.get_secret_value()
             if settings.modelslab_token

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from bot import logs
+from bot.database import open_database
 from bot.errors import ConfigError, PaybotError
+from bot.serving import bind
 from bot.settings import Settings, load_settings
 
 
@@ -100,13 +102,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         config = SandboxConfig(
             checkout_ttl_seconds=args.checkout_ttl, rate_limits=not args.no_rate_limits
         )
+        sock = bind(args.host, args.port, "--port")
         print(f"sandbox: http://{args.host}:{args.port}/api/agents/v1", flush=True)
-        serve_sandbox(args.host, args.port, config)
+        print("token: sandbox-token; press Ctrl-C to stop", flush=True)
+        asyncio.run(serve_sandbox(sock, config))
         return 0
     if args.command == "db":
-        from storage.migrate import upgrade
-
-        upgrade(settings.database_url)
+        open_database(settings.database_url).dispose()
         print("database is up to date")
         return 0
     if args.command in ("policy", "audit"):
@@ -128,11 +130,8 @@ def _policy_or_audit(args: argparse.Namespace, settings: Settings) -> int:
         print(describe(read_policy_file(args.file)))
         return 0
     from bot import audit
-    from storage.db import Database
-    from storage.migrate import upgrade
 
-    upgrade(settings.database_url)
-    database = Database(settings.database_url)
+    database = open_database(settings.database_url)
     try:
         if args.audit_command == "verify":
             intact, report = audit.verify(database)

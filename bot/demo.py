@@ -21,7 +21,7 @@ import httpx
 from adapters.console import ConsoleAdapter, ConsoleChat
 from bot.app import Paybot
 from bot.billing.sandbox import SandboxConfig, create_sandbox_app
-from bot.serving import start_server
+from bot.serving import bind, start_server
 from bot.settings import load_settings
 from storage import repo
 
@@ -63,7 +63,7 @@ async def run_demo(
     *, auto: bool, database: str | None, stdin: TextIO = sys.stdin
 ) -> int:
     config = SandboxConfig()
-    sandbox = await start_server(create_sandbox_app(config), "127.0.0.1", 0)
+    sandbox = await start_server(create_sandbox_app(config), bind("127.0.0.1", 0))
     with tempfile.TemporaryDirectory(prefix="paybot-demo-") as scratch:
         url = database or f"sqlite:///{Path(scratch) / 'paybot-demo.db'}"
         settings = load_settings(

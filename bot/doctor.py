@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from bot.billing.client import BillingClient
+from bot.database import open_database
 from bot.errors import BillingAuthError, BillingError, ConfigError
 from bot.money import format_usd
 from bot.policy_file import load_policy
 from bot.settings import Settings
-from storage.db import Database
-from storage.migrate import upgrade
 
 
 async def run_doctor(settings: Settings) -> int:
@@ -26,15 +25,11 @@ async def run_doctor(settings: Settings) -> int:
 
 
 def _database(settings: Settings) -> tuple[bool, str]:
-    database = Database(settings.database_url)
     try:
-        if not database.ping():
-            return False, "database: cannot connect (check DATABASE_URL)"
-        upgrade(settings.database_url)
-    except Exception as exc:  # report any driver error as one line
-        return False, f"database: {type(exc).__name__} (check DATABASE_URL)"
-    finally:
-        database.dispose()
+        database = open_database(settings.database_url)
+    except ConfigError as exc:
+        return False, f"database: {exc}"
+    database.dispose()
     return True, "database: reachable and migrated"
 
 

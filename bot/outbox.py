@@ -63,7 +63,7 @@ class OutboxWorker:
             self.wakeup.clear()
             await self.deliver_due()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
+                await asyncio.wait_for(self.wakeup.wait(), timeout=0.25)
 
     async def deliver_due(self) -> int:
         """Deliver every message due now; returns how many were sent."""
@@ -80,10 +80,15 @@ class OutboxWorker:
         return sum(sent)
 
     async def _deliver_chat(self, rows: list[OutboxMessage]) -> int:
-        """Send one chat's messages in order; stop at the first that must wait."""
+        """Send one chat's messages in order; stop at the first that must wait.
+
+        A chat that must wait (its pace, or a platform's "retry after") hands
+        its messages back instead of sleeping, so other chats go on.
+        """
         sent = 0
         for index, row in enumerate(rows):
-            delay = await self._deliver(row)
+            wait = self._pace_wait(row)
+            delay = wait if wait > 0 else await self._deliver(row)
             if delay is not None:
                 await self._release(rows[index:], delay)
                 break
@@ -96,7 +101,7 @@ class OutboxWorker:
         if adapter is None:
             await self._finish(row, "failed", error=f"no {row.platform} adapter")
             return None
-        await self._pace(row)
+        self._paced(row)
         try:
             ref = await self._send(adapter, row)
         except NotReady:
@@ -155,13 +160,15 @@ class OutboxWorker:
         request_id = row.request_id
         return await self.db.read_async(lambda s: repo.get_request(s, request_id))
 
-    async def _pace(self, row: OutboxMessage) -> None:
-        loop = asyncio.get_running_loop()
-        chat = (row.platform, row.chat_id)
-        wait = self.next_send.get(chat, 0.0) - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self.next_send[chat] = loop.time() + self.pacing.get(row.platform, 0.0)
+    def _pace_wait(self, row: OutboxMessage) -> float:
+        """Seconds before this chat may be sent to again (0 when it may now)."""
+        now = asyncio.get_running_loop().time()
+        return max(0.0, self.next_send.get((row.platform, row.chat_id), 0.0) - now)
+
+    def _paced(self, row: OutboxMessage) -> None:
+        now = asyncio.get_running_loop().time()
+        pace = self.pacing.get(row.platform, 0.0)
+        self.next_send[(row.platform, row.chat_id)] = now + pace
 
     async def _refused(self, row: OutboxMessage, exc: DeliveryError) -> float | None:
         attempts = row.attempts + 1

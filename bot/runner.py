@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from starlette.routing import BaseRoute
 
 from bot.app import Paybot
-from bot.errors import ConfigError
+from bot.errors import BillingAuthError, BillingError, ConfigError
 from bot.http import create_http_app
 from bot.policy_file import load_policy
-from bot.serving import start_server
+from bot.serving import bind, start_server
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,18 +65,16 @@ def check_run_settings(settings: Settings) -> None:
 
 async def run_bot(settings: Settings) -> int:
     check_run_settings(settings)
+    sock = bind(settings.paybot_http_host, settings.paybot_http_port)
     paybot = Paybot(settings)
+    await _check_token(paybot)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     platforms = [
         await start(settings, paybot) for start in platform_factories(settings).values()
     ]
     routes = [route for platform in platforms for route in platform.routes]
-    server = await start_server(
-        create_http_app(paybot, routes),
-        settings.paybot_http_host,
-        settings.paybot_http_port,
-    )
+    server = await start_server(create_http_app(paybot, routes), sock)
     log.info("paybot listening on %s", server.base_url)
     tasks = [task(stop) for platform in platforms for task in platform.tasks]
     try:
@@ -85,6 +83,17 @@ async def run_bot(settings: Settings) -> int:
         await server.stop()
         await paybot.aclose()
     return 0
+
+
+async def _check_token(paybot: Paybot) -> None:
+    """A rejected token stops start-up; an unreachable API only warns."""
+    try:
+        await paybot.billing.wallet_balance()
+    except BillingAuthError:
+        await paybot.aclose()
+        raise ConfigError("MODELSLAB_TOKEN: ModelsLab rejected the token") from None
+    except BillingError as exc:
+        log.warning("billing API not reachable at start (%s); will keep trying", exc)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+
+from bot.errors import ConfigError
 
 
 @dataclass
@@ -21,19 +24,37 @@ class RunningServer:
         await self.task
 
 
-async def start_server(app: Any, host: str, port: int) -> RunningServer:
-    """Start serving ``app``; port 0 picks a free one. Returns once listening."""
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
-    )
+def bind(host: str, port: int, setting: str = "PAYBOT_HTTP_PORT") -> socket.socket:
+    """A listening socket, taken before anything else starts.
+
+    A port in use becomes one line naming ``setting``, not a traceback from
+    deep inside the server.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        message = f"{setting}: cannot listen on {host}:{port} ({exc.strerror})"
+        raise ConfigError(message) from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def start_server(app: Any, sock: socket.socket) -> RunningServer:
+    """Start serving ``app`` on ``sock``; returns once it listens."""
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     # The host program owns Ctrl-C; the server must not capture it.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
-            task.result()  # raises the start-up error, e.g. port in use
-            raise OSError(f"could not serve on {host}:{port}")
+            task.result()  # raises the start-up error
+            raise OSError("the HTTP server stopped while starting")
         await asyncio.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    return RunningServer(server, task, f"http://{host}:{bound}")
+    host, port = sock.getsockname()[:2]
+    return RunningServer(server, task, f"http://{host}:{port}")

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from bot.errors import ConfigError
 
 DEFAULT_API_URL = "https://modelslab.com/api/agents/v1"
+DOLLARS = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
 
 
 def _split_accounts(value: object) -> list[str]:
@@ -77,12 +85,41 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("paybot_auto_approve_max", "paybot_topup_max")
+    @field_validator("paybot_auto_approve_max", "paybot_topup_max", mode="before")
     @classmethod
-    def _cents(cls, value: Decimal) -> Decimal:
-        if not value.is_finite() or value != value.quantize(Decimal("0.01")):
-            raise ValueError("must be a dollar amount with at most two decimals")
+    def _dollars(cls, value: object) -> object:
+        if isinstance(value, str) and not DOLLARS.fullmatch(value.strip()):
+            raise ValueError("must be a dollar amount like 1000 or 12.50")
         return value
+
+    @field_validator("paybot_payer")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        return _split_accounts(value)[0] if value else None
+
+    @field_validator(
+        "modelslab_api_url", "slack_api_url", "telegram_api_url", "telegram_webhook_url"
+    )
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        approvers = len(self.paybot_approvers)
+        if approvers and self.paybot_approvals_required > approvers:
+            raise ValueError(
+                f"PAYBOT_APPROVALS_REQUIRED: {self.paybot_approvals_required} "
+                f"approvals needed but PAYBOT_APPROVERS names only {approvers}"
+            )
+        if bool(self.slack_bot_token) != bool(self.slack_signing_secret):
+            missing = (
+                "SLACK_SIGNING_SECRET" if self.slack_bot_token else "SLACK_BOT_TOKEN"
+            )
+            raise ValueError(f"{missing}: the Slack adapter needs both tokens")
+        return self
 
     @property
     def topup_max_cents(self) -> int:
@@ -99,7 +136,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
-        variable = str(error["loc"][0]).upper() if error["loc"] else "settings"
-        raise ConfigError(f"{variable}: {error['msg']}") from None
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across settings names its variable
+            raise ConfigError(message) from None
+        raise ConfigError(f"{str(error['loc'][0]).upper()}: {message}") from None
     except SettingsError as exc:
         raise ConfigError(str(exc)) from None

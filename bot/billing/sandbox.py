@@ -17,11 +17,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable
 from datetime import timedelta
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -33,6 +33,7 @@ from bot.billing.sandbox_config import FAULT_KINDS, SandboxConfig
 from bot.billing.sandbox_pipeline import API_PREFIX, ApiRoute, Sandbox
 from bot.billing.wire import loads
 from bot.errors import ConfigError
+from bot.serving import start_server
 
 __all__ = ["API_PREFIX", "SandboxConfig", "create_sandbox_app", "serve_sandbox"]
 
@@ -184,14 +185,15 @@ def create_sandbox_app(
     return app
 
 
-def serve_sandbox(host: str, port: int, config: SandboxConfig) -> None:
-    """Run the simulator until interrupted (the ``paybot sandbox`` command)."""
+async def serve_sandbox(sock: socket.socket, config: SandboxConfig) -> None:
+    """Run the simulator on ``sock`` until cancelled (``paybot sandbox``)."""
+    host = sock.getsockname()[0]
     if config.control_routes and not _is_loopback(host):
         logger.warning(
             "sandbox control routes are reachable from other hosts on %s", host
         )
-    logger.info("sandbox API at http://%s:%d%s", host, port, API_PREFIX)
-    uvicorn.run(create_sandbox_app(config), host=host, port=port, access_log=False)
+    server = await start_server(create_sandbox_app(config), sock)
+    await server.task
 
 
 async def _invoice_file(request: Request) -> Response:
