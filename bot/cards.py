@@ -101,7 +101,7 @@ def payment_link(request: PaymentRequest, checkout: Checkout) -> Message:
         f"Payment link for #{request.id} ({subject(request)}):\n"
         f"{checkout.payment_url}\n"
         f"It expires at {when(checkout.expires_at)}. After paying, press "
-        f"I've paid or type: paid {request.id}"
+        f"I've paid or type `paid {request.id}`"
     )
     return Message(text=text, links=(checkout.payment_url,))
 

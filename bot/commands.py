@@ -204,15 +204,15 @@ def help_text(topic: str = "") -> str:
     usage = _USAGES.get(_topic(topic))
     if usage is None:
         raise _unknown(topic)
-    lines = [f"{usage.usage}: {usage.summary}", *usage.details]
-    return "\n".join([*lines, f"Example: {usage.example}"])
+    lines = [f"`{usage.usage}`: {usage.summary}", *usage.details]
+    return "\n".join([*lines, f"Example: `{usage.example}`"])
 
 
 def _build_help_text() -> str:
-    lines = ["Commands (the leading / is optional; write request ids as 12 or #12):"]
+    lines = ["Commands (write request ids as 12 or #12):"]
     for usage in _USAGES.values():
-        lines.append(f"{usage.usage}: {usage.summary}. Example: {usage.example}")
-    lines.append("Type help and a command name for more, like: help subscribe")
+        lines.append(f"`{usage.usage}`: {usage.summary}. Example: `{usage.example}`")
+    lines.append("For more about one command: `help subscribe`")
     return "\n".join(lines)
 
 

@@ -278,7 +278,7 @@ class Engine:
             if duplicate is not None:
                 raise InvalidInput(
                     f"You already have the same request open: #{duplicate}. "
-                    f"Cancel it first (cancel {duplicate}) to ask again."
+                    f"Cancel it first (`cancel {duplicate}`) to ask again."
                 )
             terms = self._terms(session, request)
             session.add(request)
@@ -509,7 +509,7 @@ class Engine:
         if request is None or checkout is None:
             what = f"#{request_id}" if request_id else "that checkout"
             raise InvalidInput(
-                f"paybot has no payment link for {what}. Check the id with requests."
+                f"paybot has no payment link for {what}. Check the id with `requests`."
             )
         await self._reply_alone(inbound, await self.payments.check_now(checkout))
 
@@ -523,7 +523,7 @@ class Engine:
         lines.append(
             f"Pay as you go: top-ups from {format_usd(catalog.minimum_topup_cents)}."
         )
-        lines.append("Subscribe with: subscribe PLAN_ID [note]")
+        lines.append("Subscribe with `subscribe PLAN_ID [note]`")
         return Message(title="Plans", text="\n".join(lines))
 
     async def _balance(self, inbound: Inbound) -> None:
@@ -603,7 +603,7 @@ def find_plan(catalog: PlanCatalog, text: str) -> Plan:
     if not matches:
         raise InvalidInput(
             f"There is no plan {text!r}. "
-            "Type plans to see them, then e.g. subscribe 10."
+            "Type `plans` to see them, then e.g. `subscribe 10`."
         )
     names = ", ".join(f"{plan.id} ({plan.name})" for plan in matches[:5])
     raise InvalidInput(f"{text!r} matches several plans: {names}. Use the plan id.")
@@ -613,7 +613,7 @@ def _existing(session: Session, request_id: int) -> PaymentRequest:
     request = repo.get_request(session, request_id)
     if request is None:
         raise InvalidInput(
-            f"There is no request #{request_id}. Type requests to list them."
+            f"There is no request #{request_id}. Type `requests` to list them."
         )
     return request
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import Session
 
 from bot.cards import request_card
 from bot.chat import Destination, Inbound, Message
+from bot.phrasing import for_platform
 from storage import repo
 from storage.models import OutboxMessage, PaymentRequest
 
@@ -26,9 +29,13 @@ def queue(
             thread_ref=where.thread_ref,
             kind=kind,
             recipient=where.recipient,
-            payload=message.to_json(),
+            payload=_phrased(where.platform, message).to_json(),
         ),
     )
+
+
+def _phrased(platform: str, message: Message) -> Message:
+    return replace(message, text=for_platform(platform, message.text))
 
 
 def post_card(session: Session, request: PaymentRequest) -> None:

@@ -249,22 +249,23 @@ def test_help_lists_every_command_with_an_example() -> None:
 
 def test_every_example_in_the_help_parses() -> None:
     for line in HELP_TEXT.splitlines()[1:-1]:
-        example = line.split("Example: ")[1]
+        example = line.split("Example: ")[1].strip("`")
 
         parse_command(example)
 
 
-def test_help_text_is_plain() -> None:
-    for marker in ["*", "`", "<", ">", "[b]"]:
+def test_help_text_quotes_commands_and_has_no_markup() -> None:
+    for marker in ["*", "<", ">", "[b]"]:
         assert marker not in HELP_TEXT
+    assert "Example: `topup 50 GPU batch for Q3`" in HELP_TEXT
 
 
 def test_help_for_one_command_has_details() -> None:
     text = help_text("subscribe")
 
-    assert text.startswith("subscribe PLAN [note]")
+    assert text.startswith("`subscribe PLAN [note]`")
     assert 'subscribe "Pro for Teams" -- Q3' in text
-    assert text.endswith("Example: subscribe 10 for the video team")
+    assert text.endswith("Example: `subscribe 10 for the video team`")
 
 
 def test_help_for_an_alias_shows_the_command() -> None:
