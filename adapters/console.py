@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TextIO
@@ -19,6 +20,7 @@ from bot.chat import Destination, Inbound, Message
 PLATFORM = "console"
 CHAT_ID = "team"
 DEFAULT_WAIT_SECONDS = 60.0
+MAX_WAIT_SECONDS = 3600.0
 
 Handler = Callable[[Inbound], Awaitable[None]]
 Extra = Callable[[str], Awaitable[str]]
@@ -119,7 +121,7 @@ class ConsoleChat:
         if not line or line.startswith("#"):
             return True
         if echo:
-            print(f"{self.speaker}> {line}", file=self.adapter.out, flush=True)
+            self._say(f"{self.speaker}> {line}")
         word, _, rest = line.partition(" ")
         if word in ("/quit", "/exit"):
             return False
@@ -128,33 +130,37 @@ class ConsoleChat:
         elif word == "/wait":
             await self._wait(rest)
         elif word in self.extras:
-            print(
-                await self.extras[word](rest.strip()), file=self.adapter.out, flush=True
-            )
+            self._say(await self.extras[word](rest.strip()))
         else:
             await self.handle(self._inbound(line))
         if self.settle:
             await self.settle()
         return True
 
+    def _say(self, text: str) -> None:
+        print(text, file=self.adapter.out, flush=True)
+
     def _switch(self, name: str) -> None:
         name = name.strip()
         if not name.isidentifier():
-            print("Usage: /as NAME, e.g. /as bob", file=self.adapter.out, flush=True)
+            self._say("Usage: /as NAME, e.g. /as bob")
             return
         self.speaker = name
-        print(f"(you are now {name})", file=self.adapter.out, flush=True)
+        self._say(f"(you are now {name})")
 
     async def _wait(self, rest: str) -> None:
         """``/wait [SECONDS] TEXT``: pause until the bot has said TEXT."""
         first, _, remainder = rest.strip().partition(" ")
         seconds = DEFAULT_WAIT_SECONDS
         if first.replace(".", "", 1).isdigit() and remainder:
-            seconds, rest = float(first), remainder
+            seconds, rest = min(float(first), MAX_WAIT_SECONDS), remainder
         text = rest.strip()
+        if not text:
+            self._say("Usage: /wait [SECONDS] TEXT, e.g. /wait 30 Wallet funded")
+            return
         if not await self.adapter.wait_for(text, seconds):
             self.failed = True
-            print(f"(gave up waiting for {text!r})", file=self.adapter.out, flush=True)
+            self._say(f"(gave up waiting for {text!r})")
 
     def _inbound(self, line: str) -> Inbound:
         return Inbound(
@@ -169,9 +175,36 @@ class ConsoleChat:
 
     async def run(self, lines: TextIO, prompt: bool) -> None:
         """Read until end of input; at a prompt the typed line is not echoed."""
+        queue = _read_lines(lines)
         while True:
             if prompt:
                 print(f"{self.speaker}> ", end="", file=self.adapter.out, flush=True)
-            line = await asyncio.to_thread(lines.readline)
-            if not line or not await self.say(line, echo=not prompt):
+            line = await queue.get()
+            if line is None or not await self.say(line, echo=not prompt):
                 return
+
+
+def _read_lines(source: TextIO) -> asyncio.Queue[str | None]:
+    """Lines from ``source``, read by a daemon thread; None at the end.
+
+    A daemon thread, unlike the default executor, does not keep Ctrl-C
+    waiting for one more line of input.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def hand_over(line: str | None) -> bool:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        except RuntimeError:  # the chat has ended
+            return False
+        return True
+
+    def pump() -> None:
+        for line in iter(source.readline, ""):
+            if not hand_over(line):
+                return
+        hand_over(None)
+
+    threading.Thread(target=pump, daemon=True, name="console-input").start()
+    return queue

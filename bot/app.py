@@ -20,6 +20,7 @@ from bot.payments import Payments
 from bot.policy_file import load_policy
 from bot.settings import Settings
 from bot.watcher import DEFAULT_SCHEDULE, CheckoutWatcher
+from storage import repo
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,21 @@ class Paybot:
             self.balance_watch.run(stop),
         )
 
-    async def settle(self) -> None:
-        """Finish the work already started: links being made, queued messages."""
+    async def settle(self, patience: float = 5.0) -> None:
+        """Finish the work already started: links being made, queued messages.
+
+        Messages the background worker is sending right now count as queued,
+        so this waits (up to ``patience`` seconds) until the outbox is empty.
+        """
         await self.engine.drain()
-        while await self.outbox.deliver_due():
-            pass
+        deadline = asyncio.get_running_loop().time() + patience
+        while await self.outbox.deliver_due() or await self._backlog():
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.01)
+
+    async def _backlog(self) -> int:
+        return await self.db.read_async(repo.count_pending_messages)
 
     async def aclose(self) -> None:
         await self.engine.drain()

@@ -88,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except PaybotError as exc:
         sys.exit(f"paybot: {exc}")
     except KeyboardInterrupt:
-        sys.exit(130)
+        # Ctrl-C is how one leaves the demo and the sandbox; elsewhere it is
+        # an interruption.
+        sys.exit(0 if args.command in ("demo", "sandbox") else 130)
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -146,7 +148,7 @@ def _policy_or_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _log_level(args: argparse.Namespace, settings: Settings) -> str:
-    """The demo's chat is its output: it logs warnings only, unless told."""
+    """The demo's chat is its output: it logs errors only, unless told."""
     quiet = args.command in ("demo", "db", "doctor", "policy", "audit")
     if quiet and "paybot_log_level" not in settings.model_fields_set:
         return "WARNING"

@@ -369,6 +369,13 @@ class Engine:
         return None
 
     async def _ask_again(self, inbound: Inbound, old: PaymentRequest) -> None:
+        same_person = rules.person_of(self.policy, inbound.account) == rules.person_of(
+            self.policy, old.requester_id
+        )
+        if not (same_person or rules.is_approver(self.policy, inbound.account)):
+            raise InvalidInput(
+                f"Only the requester of #{old.id} or an approver can ask again."
+            )
         request = self._new_request(inbound, old.kind, old.amount_cents or 0, old.note)
         request.plan_id, request.plan_name = old.plan_id, old.plan_name
         await self._create(inbound, request)

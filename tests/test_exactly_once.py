@@ -200,3 +200,12 @@ async def test_replies_still_arrive_when_the_card_was_refused(bot: Harness) -> N
     [link] = bot.chat.find("Payment link for #1")
     assert link.where.thread_ref is None
     assert not [sent for sent in bot.chat.sent if sent.kind == "edit"]
+
+
+async def test_only_the_requester_or_an_approver_asks_again(bot: Harness) -> None:
+    checkout = await bot.approved_link("topup 20")
+    bot.sandbox.expire(checkout.session_id)
+    await bot.poll()
+    await bot.press("mallory", "retry", 1)
+    assert bot.chat.find("Only the requester of #1 or an approver can ask again.")
+    assert bot.request_ids() == [1]

@@ -171,7 +171,10 @@ class CheckoutPages:
             return HTMLResponse(paid_page(session.id, *_what(session)))
         if session.is_expired(now):
             return HTMLResponse(expired_page(), 410)
-        if form.get("action", ["pay"])[0] == "cancel":
+        action = form.get("action", [""])[0]
+        if action not in ("pay", "cancel"):
+            return HTMLResponse(checkout_form(session.id, *_what(session)), 400)
+        if action == "cancel":
             return HTMLResponse(cancelled_page(format_datetime(session.expires_at)))
         return self._pay(session, form.get("card_number", [""])[0], now)
 

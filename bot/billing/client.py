@@ -161,7 +161,11 @@ class BillingClient:
             exchange = await self._api.exchange(call)
         now = datetime.fromtimestamp(self._clock(), UTC)
         outcome = classify_checkout(exchange, purpose, expires_at=expires_at, now=now)
-        logger.info("checkout %s: %s (%s)", session_id, outcome.status, outcome.detail)
+        # Unpaid answers come every few seconds per checkout: detail, not news.
+        level = logging.DEBUG if outcome.status == "pending" else logging.INFO
+        logger.log(
+            level, "checkout %s: %s (%s)", session_id, outcome.status, outcome.detail
+        )
         return outcome
 
     # Subscriptions
