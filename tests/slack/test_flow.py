@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
+from tests.slack.fake_slack import BOT_TOKEN
+from tests.slack.sender import SIGNING_SECRET
 from tests.slack.steps import approve, pay, replies, request_card
 from tests.slack.world import World, eventually
 
@@ -52,3 +58,18 @@ async def test_paybot_command_and_plans(world: World) -> None:
     await eventually(lambda: len(world.fake.posts()) == 2, "two plan lists")
     for plans in world.fake.posts():
         assert "Standard" in plans.text and "$47.00" in plans.rendered
+
+
+async def test_no_secret_reaches_a_log_line_at_debug(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    card = await request_card(world, "/topup", "25 secrets check")
+    pay(world, await approve(world, card))
+    await eventually(
+        lambda: replies(world, card.answer_ts, "Wallet funded: $25.00"), "the report"
+    )
+    logged = caplog.text
+    assert "DEBUG" in logged  # the whole flow was logged in detail
+    for secret in (BOT_TOKEN, SIGNING_SECRET, "sandbox-token"):
+        assert secret not in logged
