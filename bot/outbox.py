@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
+from bot import notify
 from bot.chat import ChatAdapter, Destination, Message
 from bot.errors import DeliveryError
 from storage import repo
@@ -180,6 +181,7 @@ class OutboxWorker:
         )
         if exc.permanent or attempts >= MAX_ATTEMPTS:
             await self._finish(row, "failed", error=str(exc))
+            await self.db.write_async(lambda s: _fall_back(s, row, str(exc)))
             return None
         row.attempts = attempts
         row.last_error = str(exc)[:300]
@@ -235,3 +237,32 @@ def _remember_card(session: Session, request_id: int, ref: str | None) -> None:
     if request is not None and ref and request.card_ref is None:
         request.card_ref = ref
         session.add(request)
+
+
+def _fall_back(session: Session, row: OutboxMessage, error: str) -> None:
+    """Tell someone when a message about a request can never be delivered.
+
+    A private message that fails (the payer never opened a chat with the bot,
+    or blocked it) goes to the request's thread instead; a card or reply the
+    chat refuses (the bot is not in the channel) goes privately to the
+    requester. Fallbacks carry no request, so they never fall back in turn.
+    """
+    request = session.get(PaymentRequest, row.request_id) if row.request_id else None
+    if request is None or row.kind in ("edit", "ephemeral", "delete"):
+        return
+    message = Message.from_json(row.payload)
+    if row.kind == "direct":
+        note = f"(Could not send this privately to {row.recipient}: {error})"
+        thread = request.thread_ref or request.card_ref
+        where = Destination(request.platform, request.chat_id, thread)
+        notify.queue(session, where, "reply", _with_note(message, note))
+        return
+    note = f"(paybot could not post this in the chat: {error})"
+    notify.to_account(session, request.requester_id, _with_note(message, note), None)
+
+
+def _with_note(message: Message, note: str) -> Message:
+    text = f"{message.text}\n{note}" if message.text else note
+    return Message(
+        text=text, title=message.title, fields=message.fields, links=message.links
+    )

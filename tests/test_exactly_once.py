@@ -209,3 +209,37 @@ async def test_only_the_requester_or_an_approver_asks_again(bot: Harness) -> Non
     await bot.press("mallory", "retry", 1)
     assert bot.chat.find("Only the requester of #1 or an approver can ask again.")
     assert bot.request_ids() == [1]
+
+
+async def test_a_link_the_payer_cannot_receive_privately_goes_to_the_thread(
+    sandbox: RunningSandbox, sqlite_url: str
+) -> None:
+    settings = make_settings(sandbox, sqlite_url, paybot_payer="console:finance")
+    bot = Harness.start(settings, sandbox)
+    try:
+        await bot.say("alice", "topup 20")
+
+        async def blocked(where: object, message: object) -> str:
+            raise DeliveryError("bot was blocked", permanent=True)
+
+        bot.chat.direct = blocked  # type: ignore[method-assign]
+        await bot.say("bob", "approve 1")
+        [fallback] = [s for s in bot.chat.find("Payment link for #1")]
+        assert fallback.kind == "post"
+        assert fallback.where.thread_ref == bot.chat.sent[0].ref
+        assert "Could not send this privately to finance: bot was blocked" in (
+            fallback.text
+        )
+    finally:
+        await bot.aclose()
+
+
+async def test_a_card_the_chat_refuses_reaches_the_requester_privately(
+    bot: Harness,
+) -> None:
+    bot.chat.refusals.append(DeliveryError("not_in_channel", permanent=True))
+    await bot.say("alice", "topup 20")
+    [notice] = bot.chat.sent
+    assert notice.kind == "direct" and notice.where.recipient == "alice"
+    assert "#1 Top-up $20.00" in notice.text
+    assert "could not post this in the chat: not_in_channel" in notice.text
