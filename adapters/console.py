@@ -81,6 +81,9 @@ class ConsoleAdapter:
     async def delete(self, where: Destination, message_ref: str) -> None:
         print(f"(message {message_ref} deleted by paybot)", file=self.out, flush=True)
 
+    def start_link(self, payload: str) -> str | None:
+        return None
+
     async def wait_for(self, text: str, seconds: float) -> bool:
         """Wait until the bot has printed ``text``; False on timeout."""
         async with self.said:

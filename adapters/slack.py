@@ -209,6 +209,9 @@ class SlackAdapter:
         # already asked to delete theirs.
         log.info("slack: cannot delete message %s in %s", message_ref, where.chat_id)
 
+    def start_link(self, payload: str) -> str | None:
+        return None  # Slack has no link that starts a chat with a payload
+
     async def _dm_channel(self, user_id: str) -> str:
         if user_id not in self.dm_channels:
             response = await _call(

@@ -155,6 +155,10 @@ class TelegramAdapter:
                 exc.message,
             )
 
+    def start_link(self, payload: str) -> str | None:
+        """A t.me deep link: it opens a private chat that sends /start PAYLOAD."""
+        return f"https://t.me/{self.bot.username}?start={payload}"
+
     async def _send(
         self,
         chat_id: str,

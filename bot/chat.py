@@ -115,3 +115,10 @@ class ChatAdapter(Protocol):
     async def delete(self, where: Destination, message_ref: str) -> None:
         """Delete a person's message, where the platform lets the bot."""
         ...
+
+    def start_link(self, payload: str) -> str | None:
+        """A link that opens a private chat with the bot and sends ``payload``.
+
+        None where the platform has no such thing.
+        """
+        ...

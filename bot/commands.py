@@ -92,6 +92,13 @@ class Help:
     topic: str = ""
 
 
+@dataclass(frozen=True)
+class SendLink:
+    """A payer asks for a request's payment link in private (a deep link)."""
+
+    ref: str
+
+
 Command = (
     Topup
     | Subscribe
@@ -105,6 +112,7 @@ Command = (
     | Paid
     | ShowPolicy
     | Help
+    | SendLink
 )
 
 
@@ -164,6 +172,7 @@ _USAGES: dict[str, _Usage] = {
 _ALIASES = {"fund": "topup", "start": "help"}
 
 _ID = re.compile(r"#?([0-9]{1,9})")
+_LINK_PAYLOAD = re.compile(r"pay-[A-Za-z0-9_-]{4,16}")
 _SESSION_ID = re.compile(r"cs_[A-Za-z0-9_-]{4,250}")
 _QUOTED_PLAN = re.compile(r"[\"“”](?P<plan>[^\"“”]*)[\"“”](?P<note>.*)", re.DOTALL)
 _PLAN_NOTE_START = re.compile(
@@ -375,7 +384,10 @@ def _parse_help(rest: str) -> Command:
 
 
 def _parse_start(rest: str) -> Command:
-    # Telegram deep links send "/start PAYLOAD"; the payload means nothing here.
+    # Telegram deep links send "/start PAYLOAD": "pay-REF" asks for a link.
+    payload = rest.strip()
+    if _LINK_PAYLOAD.fullmatch(payload):
+        return SendLink(payload.removeprefix("pay-"))
     return Help()
 
 

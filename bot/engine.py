@@ -206,6 +206,8 @@ class Engine:
                 await self._answer(
                     inbound, Message(text=commands.help_text(command.topic))
                 )
+            case commands.SendLink():
+                await self._send_link_privately(inbound, command.ref)
 
     async def _in_transaction(
         self,
@@ -519,6 +521,26 @@ class Engine:
                 f"paybot has no payment link for {what}. Check the id with `requests`."
             )
         await self._reply_alone(inbound, await self.payments.check_now(checkout))
+
+    async def _send_link_privately(self, inbound: Inbound, ref: str) -> None:
+        """The payer opened a deep link: send them the payment link privately."""
+        payer = self.policy.payer
+        same = payer is not None and rules.person_of(
+            self.policy, inbound.account
+        ) == rules.person_of(self.policy, payer)
+        if not same:
+            raise InvalidInput("Only the team's payer can get payment links here.")
+
+        def work(session: Session) -> None:
+            request = repo.get_request_by_ref(session, ref)
+            checkout = (
+                repo.checkout_for_request(session, request.id or 0) if request else None
+            )
+            if request is None or checkout is None or checkout.status != "open":
+                raise InvalidInput("That payment link is no longer open.")
+            notify.to_person(session, inbound, cards.payment_link(request, checkout))
+
+        await self._commit(inbound, work)
 
     async def _plans_message(self) -> Message:
         catalog = await self.billing.list_plans()

@@ -181,7 +181,8 @@ class OutboxWorker:
         )
         if exc.permanent or attempts >= MAX_ATTEMPTS:
             await self._finish(row, "failed", error=str(exc))
-            await self.db.write_async(lambda s: _fall_back(s, row, str(exc)))
+            adapter = self.adapters[row.platform]
+            await self.db.write_async(lambda s: _fall_back(s, adapter, row, str(exc)))
             return None
         row.attempts = attempts
         row.last_error = str(exc)[:300]
@@ -239,7 +240,9 @@ def _remember_card(session: Session, request_id: int, ref: str | None) -> None:
         session.add(request)
 
 
-def _fall_back(session: Session, row: OutboxMessage, error: str) -> None:
+def _fall_back(
+    session: Session, adapter: ChatAdapter, row: OutboxMessage, error: str
+) -> None:
     """Tell someone when a message about a request can never be delivered.
 
     A private message that fails (the payer never opened a chat with the bot,
@@ -253,6 +256,9 @@ def _fall_back(session: Session, row: OutboxMessage, error: str) -> None:
     message = Message.from_json(row.payload)
     if row.kind == "direct":
         note = f"(Could not send this privately to {row.recipient}: {error})"
+        start = adapter.start_link(f"pay-{request.ref}")
+        if start:
+            note += f" To get payment links privately, open {start}"
         thread = request.thread_ref or request.card_ref
         where = Destination(request.platform, request.chat_id, thread)
         notify.queue(session, where, "reply", _with_note(message, note))

@@ -243,3 +243,21 @@ async def test_a_card_the_chat_refuses_reaches_the_requester_privately(
     assert notice.kind == "direct" and notice.where.recipient == "alice"
     assert "#1 Top-up $20.00" in notice.text
     assert "could not post this in the chat: not_in_channel" in notice.text
+
+
+async def test_the_payer_gets_a_link_privately_through_a_start_payload(
+    sandbox: RunningSandbox, sqlite_url: str
+) -> None:
+    settings = make_settings(sandbox, sqlite_url, paybot_payer="console:finance")
+    bot = Harness.start(settings, sandbox)
+    try:
+        await bot.approved_link("topup 20")
+        ref = bot.request(1).ref
+        await bot.say("mallory", f"start pay-{ref}")
+        assert bot.chat.find("Only the team's payer can get payment links here.")
+        await bot.say("finance", f"/start pay-{ref}")
+        [link] = [s for s in bot.chat.find("Payment link for #1") if s.kind != "direct"]
+        assert link.kind == "ephemeral" and link.where.recipient == "finance"
+        assert bot.checkout(1).payment_url in link.text
+    finally:
+        await bot.aclose()

@@ -56,6 +56,9 @@ class RecordingAdapter:
     async def delete(self, where: Destination, message_ref: str) -> None:
         self._record("delete", where, Message(text=message_ref))
 
+    def start_link(self, payload: str) -> str | None:
+        return None
+
     def texts(self, kind: str | None = None) -> list[str]:
         return [s.text for s in self.sent if kind is None or s.kind == kind]
 

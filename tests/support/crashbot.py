@@ -76,6 +76,9 @@ class FileChat:
     async def delete(self, where: Destination, message_ref: str) -> None:
         self._write("delete", Message(text=message_ref))
 
+    def start_link(self, payload: str) -> str | None:
+        return None
+
 
 class CrashingBilling(BillingClient):
     crash: str | None = None
