@@ -96,29 +96,23 @@ class ChatAdapter(Protocol):
 
     async def post(self, where: Destination, message: Message) -> str:
         """Post in the chat (in the thread if given); return the message ref."""
-        ...
 
     async def edit(
         self, where: Destination, message_ref: str, message: Message
     ) -> None:
         """Replace the text and buttons of a message the bot posted."""
-        ...
 
     async def ephemeral(self, where: Destination, message: Message) -> None:
         """Show a message to ``where.recipient`` alone, in the chat."""
-        ...
 
     async def direct(self, where: Destination, message: Message) -> str:
         """Send a private message to ``where.recipient``."""
-        ...
 
     async def delete(self, where: Destination, message_ref: str) -> None:
         """Delete a person's message, where the platform lets the bot."""
-        ...
 
     def start_link(self, payload: str) -> str | None:
         """A link that opens a private chat with the bot and sends ``payload``.
 
         None where the platform has no such thing.
         """
-        ...

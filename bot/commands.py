@@ -38,17 +38,17 @@ class Subscribe:
 
 @dataclass(frozen=True)
 class Plans:
-    pass
+    """List the plans and the smallest top-up."""
 
 
 @dataclass(frozen=True)
 class Balance:
-    pass
+    """Show the wallet balance and the open requests."""
 
 
 @dataclass(frozen=True)
 class Requests:
-    pass
+    """List the open requests of this chat."""
 
 
 @dataclass(frozen=True)
