@@ -9,41 +9,18 @@ from bot.states import State
 from storage import repo
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Checkout, PaymentRequest, utcnow
+from storage.models import utcnow
 from tests.support.chat import said
 from tests.support.harness import Harness, make_settings
+from tests.support.rows import add_checkout, add_topup
 from tests.support.sandbox import RunningSandbox
-
-
-def _request(session: repo.Session, number: int) -> int:
-    request = PaymentRequest(
-        ref=f"ref{number}",
-        kind="topup",
-        state=State.APPROVED,
-        platform="console",
-        chat_id="team",
-        requester_id="console:alice",
-        requester_name="alice",
-        amount_cents=1000 + number,
-    )
-    session.add(request)
-    session.flush()
-    assert request.id is not None
-    return request.id
 
 
 def _insert_checkout(database: Database, number: int) -> None:
     def work(session: repo.Session) -> None:
-        request_id = _request(session, number)
-        session.add(
-            Checkout(
-                request_id=request_id,
-                session_id=f"cs_test_{number}",
-                purpose="fund",
-                payment_url="http://127.0.0.1/checkout",
-                expires_at=utcnow() + timedelta(hours=1),
-            )
-        )
+        request = add_topup(session, number, State.APPROVED)
+        expires = utcnow() + timedelta(hours=1)
+        add_checkout(session, request, f"cs_test_{number}", expires)
 
     database.run_write(work)
 

@@ -18,7 +18,7 @@ from bot.billing.client import BillingClient
 from bot.states import State
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Checkout, PaymentRequest
+from tests.support.rows import add_link, add_topup
 from tests.support.sandbox import RunningSandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,27 +39,11 @@ async def open_checkouts(sandbox: RunningSandbox, url: str) -> list[str]:
 
     def store(session: Session) -> None:
         for number, link in enumerate(links):
-            request = PaymentRequest(
-                ref=f"rep{number}",
-                kind="topup",
-                state=State.LINK_OPEN,
-                platform="console",
-                chat_id="team",
-                requester_id="console:alice",
-                requester_name="alice",
-                amount_cents=1000 + number,
-                card_ref=f"card{number}",  # its card is already in the chat
+            # Their cards are already in the chat.
+            request = add_topup(
+                session, number, State.LINK_OPEN, 1000 + number, card_ref=f"c{number}"
             )
-            session.add(request)
-            session.flush()
-            checkout = Checkout(
-                request_id=request.id or 0,
-                session_id=link.session_id,
-                purpose="fund",
-                payment_url=link.payment_url,
-                expires_at=link.expires_at,
-            )
-            session.add(checkout)
+            add_link(session, request, link)
 
     database.run_write(store)
     database.dispose()

@@ -42,7 +42,8 @@ from bot.watcher import CheckoutWatcher
 from storage import repo
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Checkout, PaymentRequest
+from storage.models import Checkout
+from tests.support.rows import add_checkout, add_topup
 
 TOKEN = "sandbox-token"
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC).timestamp()
@@ -232,18 +233,7 @@ async def run_paybot(
 
 
 def _approved_request(session: Session, number: int) -> int:
-    request = PaymentRequest(
-        ref=f"bench{number}",
-        kind="topup",
-        state=State.APPROVED,
-        platform="console",
-        chat_id="bench",
-        requester_id="console:bench",
-        requester_name="bench",
-        amount_cents=2000,
-    )
-    session.add(request)
-    session.flush()
+    request = add_topup(session, number, State.APPROVED)
     request.link_key = link_key(request)
     return request.id or 0
 
@@ -322,27 +312,13 @@ def resume_figures(folder: Path) -> dict[str, str]:
 def _many_open_checkouts(session: Session, count: int) -> None:
     now = datetime.now(UTC)
     for number in range(count):
-        request = PaymentRequest(
-            ref=f"r{number}",
-            kind="topup",
-            state=State.LINK_OPEN,
-            platform="console",
-            chat_id="bench",
-            requester_id="console:bench",
-            requester_name="bench",
-            amount_cents=2000,
-        )
-        session.add(request)
-        session.flush()
-        session.add(
-            Checkout(
-                request_id=request.id or 0,
-                session_id=f"cs_test_bench_{number}",
-                purpose="fund",
-                payment_url="http://127.0.0.1/checkout",
-                expires_at=now + timedelta(hours=12),
-                created_at=now - timedelta(minutes=number % 600),
-            )
+        request = add_topup(session, number, State.LINK_OPEN)
+        add_checkout(
+            session,
+            request,
+            f"cs_test_bench_{number}",
+            now + timedelta(hours=12),
+            created_at=now - timedelta(minutes=number % 600),
         )
 
 
