@@ -18,6 +18,7 @@ from bot.billing.client import BillingClient
 from bot.states import State
 from storage.db import Database
 from storage.migrate import upgrade
+from tests.conftest import reset_postgres
 from tests.support.rows import add_link, add_topup
 from tests.support.sandbox import RunningSandbox
 
@@ -91,6 +92,7 @@ def overlapping_polls(log: Path) -> list[str]:
 async def test_three_replicas_report_each_payment_once_and_survive_a_death(
     sandbox: RunningSandbox, tmp_path: Path, postgres_url: str
 ) -> None:
+    reset_postgres(postgres_url)
     upgrade(postgres_url)
     sessions = await open_checkouts(sandbox, postgres_url)
     (tmp_path / "chat.jsonl").touch()
