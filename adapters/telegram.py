@@ -315,7 +315,10 @@ class UpdateHandler:
         try:
             while not stop.is_set():
                 updates = await self._fetch(offset, stop)
-                for update in updates:
+                for update_id, update in updates:
+                    if update is None:  # unreadable: confirm it and move on
+                        offset = max(offset or 0, update_id + 1)
+                        continue
                     if not await self._process_guarded(update, failures):
                         failures += 1
                         break
@@ -342,20 +345,29 @@ class UpdateHandler:
 
     async def _fetch(
         self, offset: int | None, stop: asyncio.Event
-    ) -> tuple[Update, ...]:
+    ) -> tuple[tuple[int, Update | None], ...]:
         """One getUpdates call, abandoned when ``stop`` is set.
 
         An abandoned call confirms nothing: its updates come back next time.
+        Updates are read one by one, so one that cannot be read (None) is
+        skipped instead of failing the whole batch again and again.
         """
+        arguments: dict[str, Any] = {
+            "timeout": POLL_TIMEOUT,
+            "allowed_updates": list(ALLOWED_UPDATES),
+        }
+        if offset is not None:
+            arguments["offset"] = offset
         fetch = asyncio.ensure_future(
-            self.bot.get_updates(
-                offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
+            self.bot.do_api_request(
+                "getUpdates", api_kwargs=arguments, read_timeout=POLL_TIMEOUT + 10
             )
         )
         if not await _before_stop(fetch, stop):
             return ()
         try:
-            return fetch.result()
+            raw = fetch.result()
+            return tuple(self._read_update(data) for data in raw or ())
         except RetryAfter as exc:
             await _sleep_or_stop(stop, _retry_after(exc))
         except InvalidToken:
@@ -365,6 +377,20 @@ class UpdateHandler:
             log.warning("getUpdates failed: %s", _scrub(exc.message, self.bot.token))
             await _sleep_or_stop(stop, 2.0)
         return ()
+
+    def _read_update(self, data: Any) -> tuple[int, Update | None]:
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        if not isinstance(update_id, int):
+            log.warning("skipping an update without an update_id")
+            return -1, None
+        try:
+            return update_id, Update.de_json(data, self.bot)
+        except (KeyError, TypeError, ValueError):
+            log.warning(
+                "skipping update %s: Telegram sent a shape paybot cannot read",
+                update_id,
+            )
+            return update_id, None
 
     def webhook_route(self, secret: str) -> Route:
         """``POST /telegram/webhook``, answered 200 once the update is handled.

@@ -87,3 +87,15 @@ async def test_b18_an_approve_redelivered_after_a_crash_counts_once(
     )
     assert len(telegram.said(GROUP, "Payment link for #1")) == 1
     assert len(sandbox.calls("/billing/payment-link")) == 1
+
+
+async def test_an_unreadable_update_is_skipped_and_the_next_one_handled(
+    telegram: Telegram, bot_env: dict[str, str], start_process: Any
+) -> None:
+    telegram.api.push({"message": {"message_id": "abc"}})  # no date, no chat
+    telegram.api.command(GROUP, ALICE, "/topup 47")
+    bot = await start_process(bot_env)
+    await eventually(lambda: telegram.said(GROUP, "#1 Top-up $47.00"))
+    await eventually(lambda: not telegram.api.pending_updates())
+    assert bot.process.poll() is None  # still running
+    assert "skipping update" in bot.output()
