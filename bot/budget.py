@@ -46,11 +46,16 @@ class CallBudget:
         return now
 
     def try_take(self, *, urgent: bool = False) -> bool:
-        """Spend one call if the budget allows; urgent calls ignore pauses."""
+        """Spend one call if the budget allows.
+
+        Urgent calls (a person is waiting) ignore pauses and may borrow
+        against the next few seconds, down to a small debt, never further.
+        """
         now = self._refill()
         if now < self.paused_until and not urgent:
             return False
-        if self.tokens >= 1 or urgent:
+        floor = 1 - self.capacity if urgent else 1
+        if self.tokens >= floor:
             self.tokens -= 1
             return True
         return False

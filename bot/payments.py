@@ -29,6 +29,9 @@ from storage.models import Checkout, PaymentRequest, utcnow
 
 log = logging.getLogger(__name__)
 
+# A "paid" message within this many seconds of the last check reuses it.
+RECHECK_SECONDS = 5.0
+WILL_REPORT = "the payment is reported here as soon as ModelsLab shows it."
 PURPOSES = {"topup": "fund", "subscription": "subscribe"}
 
 
@@ -236,7 +239,15 @@ class Payments:
         request_id = checkout.request_id
         if checkout.status != "open":
             return f"#{request_id} is already settled: {checkout.status}."
-        self.budget.try_take(urgent=True)
+        last = checkout.last_polled_at
+        if last and (self.clock() - last).total_seconds() < RECHECK_SECONDS:
+            return f"paybot checked #{request_id} moments ago; {WILL_REPORT}"
+        if not self.budget.try_take(urgent=True):
+            await self.db.write_async(lambda s: repo.nudge_checkout(s, checkout.id))
+            return f"paybot checks #{request_id} first thing; {WILL_REPORT}"
+        await self.db.write_async(
+            lambda s: repo.mark_polled(s, checkout.id or 0, self.clock())
+        )
         outcome = await self.billing.confirm_checkout(
             purpose_of(checkout),
             checkout.session_id,

@@ -225,6 +225,17 @@ def claim_due_checkouts(
     return checkouts
 
 
+def nudge_checkout(session: Session, checkout_id: int | None) -> None:
+    """Put a checkout at the front of the watcher's queue."""
+    statement = update(Checkout).where(col(Checkout.id) == checkout_id)
+    session.execute(statement.values(nudged=True))
+
+
+def mark_polled(session: Session, checkout_id: int, now: datetime) -> None:
+    statement = update(Checkout).where(col(Checkout.id) == checkout_id)
+    session.execute(statement.values(last_polled_at=now))
+
+
 def make_checkouts_due(session: Session, now: datetime) -> int:
     """Every open checkout due now: polling resumes after an outage."""
     statement = (

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.states import State
+from tests.support.chat import said
 from tests.support.harness import Harness
 
 
@@ -57,9 +60,24 @@ async def test_paid_command_checks_at_once(bot: Harness) -> None:
     assert bot.chat.find("#1 is not paid yet")
 
     bot.sandbox.pay(checkout.session_id)
+    await bot.say("bob", "paid 1")  # right after a check: no second call
+    assert bot.chat.find("paybot checked #1 moments ago")
+    bot.clock.advance(10)
     await bot.say("alice", f"paid {checkout.session_id}")
     assert bot.chat.find("Payment for #1 confirmed")
     assert len(bot.chat.find("Wallet funded")) == 1
+    assert len(bot.sandbox.calls("/wallet/confirm-checkout")) == 2
+
+
+async def test_many_paid_messages_at_once_cost_a_few_calls(bot: Harness) -> None:
+    await bot.approved_link()
+    bot.paybot.budget.capacity = bot.paybot.budget.tokens = 3.0
+    await asyncio.gather(
+        *(bot.paybot.engine.handle(said("dave", "paid 1")) for _ in range(20))
+    )
+    await bot.paybot.settle()
+    assert len(bot.sandbox.calls("/wallet/confirm-checkout")) <= 6
+    assert bot.chat.find("paybot checks #1 first thing") or bot.chat.find("moments ago")
 
 
 async def test_button_presses_work_like_commands(bot: Harness) -> None:
