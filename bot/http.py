@@ -7,12 +7,14 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import Paybot
 from bot.errors import BillingAuthError, BillingError
+from bot.limits import LimitBody
 from storage import repo
 
 
@@ -32,7 +34,7 @@ def create_http_app(
         )
 
     routes = [Route("/healthz", healthz), Route("/metrics", metrics), *extra_routes]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(LimitBody)])
 
 
 async def _billing_health(paybot: Paybot) -> str:

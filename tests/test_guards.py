@@ -89,3 +89,13 @@ async def test_health_reports_a_billing_outage(bot: Harness) -> None:
         health = await http.get("/healthz")
     assert health.status_code == 503
     assert health.json()["billing"] == "down"
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read(bot: Harness) -> None:
+    app = create_http_app(bot.paybot)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://paybot") as http:
+        answer = await http.post("/slack/events", content=b"x" * (2 * 1024 * 1024))
+        small = await http.get("/healthz")
+    assert answer.status_code == 413
+    assert small.status_code == 200
