@@ -107,7 +107,9 @@ def payment_link(request: PaymentRequest, checkout: Checkout) -> Message:
 
 
 def link_sent_privately(request: PaymentRequest, payer_name: str) -> Message:
-    return Message(text=f"The payment link for #{request.id} was sent to {payer_name}.")
+    return Message(
+        text=f"Sending the payment link for #{request.id} privately to {payer_name}."
+    )
 
 
 def topup_paid(request: PaymentRequest, balance_cents: int | None) -> Message:

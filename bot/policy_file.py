@@ -74,7 +74,12 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(exc, source) from None
-    return _Reader(data, text, source).policy()
+    try:
+        return _Reader(data, text, source).policy()
+    except (ArithmeticError, ValueError) as exc:  # numbers beyond any sense
+        raise ConfigError(
+            f"{source}: a number is too large to be a sensible rule"
+        ) from None
 
 
 def _syntax_error(exc: tomllib.TOMLDecodeError, source: str) -> ConfigError:
