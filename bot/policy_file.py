@@ -76,7 +76,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
         raise _syntax_error(exc, source) from None
     try:
         return _Reader(data, text, source).policy()
-    except (ArithmeticError, ValueError) as exc:  # numbers beyond any sense
+    except (ArithmeticError, ValueError):  # numbers beyond any sense
         raise ConfigError(
             f"{source}: a number is too large to be a sensible rule"
         ) from None
