@@ -38,7 +38,7 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.request import HTTPXRequest
-from telegram.warnings import PTBDeprecationWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from adapters.telegram_render import (
     MAX_TEXT,
@@ -60,6 +60,11 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ("message", "callback_query")
+# Updates are fetched raw and read one by one, so that one update PTB cannot
+# read does not fail every fetch after it; PTB warns against exactly that.
+warnings.filterwarnings(
+    "ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning
+)
 POLL_TIMEOUT = 25  # seconds Telegram may hold a getUpdates call open
 WEBHOOK_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
