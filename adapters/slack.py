@@ -318,7 +318,9 @@ class SlackListeners:
             self._spawn(self._dispatch(inbound))
 
     async def on_mention(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        self._take_event(body, context)
+        # Other bots may mention paybot too; only people ask for money.
+        if not (body.get("event") or {}).get("bot_id"):
+            self._take_event(body, context)
 
     async def on_message(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
         event = body.get("event") or {}

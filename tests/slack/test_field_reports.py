@@ -16,6 +16,7 @@ from tests.slack.steps import (
     request_card,
     rows,
 )
+from tests.slack.fake_slack import BOT_USER
 from tests.slack.world import World, eventually
 
 ROOT = "1700000000.000100"  # the fake's first message ts: the card's
@@ -174,3 +175,19 @@ async def test_b06_rate_limited_post_waits_and_is_sent_once(world: World) -> Non
     assert "Wallet balance: $75.00" in report[0].text
     assert report[0].at - refused[0].at >= 3
     assert other[0].at - started < 3  # the worker kept going meanwhile
+
+
+async def test_mentions_from_other_bots_are_ignored(world: World) -> None:
+    other_bot = {
+        "type": "app_mention",
+        "user": "U0ZZZ",
+        "bot_id": "B0OTHER",
+        "text": f"<@{BOT_USER}> topup 33",
+        "channel": CHANNEL,
+        "ts": "1700000700.000100",
+    }
+    assert (await world.slack.event(other_bot, event_id="EvBot1")).status_code == 200
+    await world.slack.mention("topup 21", ts="1700000800.000100", event_id="EvHuman")
+    await eventually(lambda: world.fake.cards(CHANNEL), "the person's card")
+    assert rows(world, "payment_request") == 1
+    assert "Top-up $21.00" in world.fake.cards(CHANNEL)[0].text
