@@ -7,6 +7,7 @@ import sqlite3
 import time
 from contextlib import closing
 
+from tests.slack.fake_slack import BOT_USER
 from tests.slack.steps import (
     CHANNEL,
     approve,
@@ -16,7 +17,6 @@ from tests.slack.steps import (
     request_card,
     rows,
 )
-from tests.slack.fake_slack import BOT_USER
 from tests.slack.world import World, eventually
 
 ROOT = "1700000000.000100"  # the fake's first message ts: the card's
