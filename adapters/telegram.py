@@ -410,8 +410,13 @@ class UpdateHandler:
                 log.warning("Telegram webhook call with a wrong secret refused")
                 return Response(status_code=403)
             try:
-                update = Update.de_json(json.loads(await request.body()), self.bot)
-            except (ValueError, TypeError, KeyError):
+                body = json.loads(await request.body())
+                update = (
+                    Update.de_json(body, self.bot) if isinstance(body, dict) else None
+                )
+            except (ValueError, TypeError, KeyError, AttributeError):
+                update = None
+            if update is None:
                 return Response(status_code=400)
             await self.process(update)
             return Response(status_code=200)

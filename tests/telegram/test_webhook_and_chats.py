@@ -35,6 +35,8 @@ async def test_webhook_mode_takes_updates_with_the_right_secret_only(
         assert await api.deliver_to_webhook(forged, secret="wrong") == 403
         assert await api.deliver_to_webhook(forged, secret="") == 403
         assert not api.sent("sendMessage")
+        for junk in ([], "x", None):
+            assert await api.deliver_to_webhook(junk) == 400  # type: ignore[arg-type]
 
         genuine = api.command(GROUP, ALICE, "/topup 70")
         assert await api.deliver_to_webhook(genuine) == 200
