@@ -124,7 +124,16 @@ def events_route(app: AsyncApp) -> Route:
     handler = AsyncSlackRequestHandler(app)
 
     async def endpoint(request: Request) -> Response:
-        return await handler.handle(request)
+        # Slack's timestamp is whole seconds; anything else cannot be signed
+        # by Slack, and would only reach the verifier to fail noisily.
+        if not request.headers.get("x-slack-request-timestamp", "").isdigit():
+            return Response("invalid request", status_code=401)
+        try:
+            return await handler.handle(request)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # Signed but not a payload paybot can read: nothing was changed.
+            log.warning("slack: a signed request paybot could not read")
+            return Response("unreadable payload", status_code=400)
 
     return Route(EVENTS_PATH, endpoint, methods=["POST"])
 

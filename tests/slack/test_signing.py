@@ -41,3 +41,25 @@ async def test_url_verification_is_answered(world: World) -> None:
 
     assert response.status_code == 200
     assert "3eZbrw1aBm2rZgRNFdxV" in response.text
+
+
+async def test_a_timestamp_that_is_not_a_number_is_refused(world: World) -> None:
+    response = await world.slack.post(
+        b"command=%2Ftopup&text=50",
+        "application/x-www-form-urlencoded",
+        headers={"X-Slack-Request-Timestamp": "abc"},
+    )
+
+    assert response.status_code == 401
+    assert nothing_happened(world)
+
+
+async def test_a_signed_payload_that_is_not_json_changes_nothing(
+    world: World,
+) -> None:
+    response = await world.slack.post(
+        b"payload=%7Bnot+json", "application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 400
+    assert nothing_happened(world)
