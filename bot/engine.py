@@ -580,6 +580,13 @@ class Engine:
 
     def _status(self, session: Session, inbound: Inbound, request_id: int) -> None:
         request = _existing(session, request_id)
+        elsewhere = (request.platform, request.chat_id) != (
+            inbound.platform,
+            inbound.chat_id,
+        )
+        if elsewhere and not rules.is_approver(self.policy, inbound.account):
+            # Another team's request is theirs to read; approvers see them all.
+            raise InvalidInput(f"There is no request #{request_id} in this chat.")
         card = cards.request_card(
             request,
             repo.votes_for(session, request_id),

@@ -99,3 +99,14 @@ async def test_an_oversized_body_is_refused_before_it_is_read(bot: Harness) -> N
         small = await http.get("/healthz")
     assert answer.status_code == 413
     assert small.status_code == 200
+
+
+async def test_status_of_another_chats_request_is_for_approvers_only(
+    bot: Harness,
+) -> None:
+    await bot.say("alice", "topup 20 for the ops team")
+    await bot.send(said("mallory", "status 1", chat="elsewhere"))
+    assert bot.chat.find("There is no request #1 in this chat.")
+    assert not bot.chat.find("History:")
+    await bot.send(said("bob", "status 1", chat="elsewhere"))
+    assert bot.chat.find("History:")
