@@ -12,7 +12,7 @@ MAX_BODY_BYTES = 1024 * 1024  # Slack and Telegram payloads are far smaller
 
 
 class BodyTooLarge(Exception):
-    pass
+    """Raised inside the app when the streamed body passes the cap."""
 
 
 class LimitBody:

@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 # A "paid" message within this many seconds of the last check reuses it.
 RECHECK_SECONDS = 5.0
 WILL_REPORT = "the payment is reported here as soon as ModelsLab shows it."
-PURPOSES = {"topup": "fund", "subscription": "subscribe"}
 
 
 def purpose_of(checkout: Checkout) -> Purpose:

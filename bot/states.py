@@ -1,4 +1,15 @@
-"""The payment request state machine."""
+"""The payment request state machine.
+
+    awaiting_approval -> approved | denied | cancelled | expired
+    approved          -> link_open | cancelled | failed
+    link_open         -> paid | cancelled | expired | failed
+    cancelled         -> paid
+
+A cancelled request whose link was already out stays watched: if someone
+pays it anyway, the money is credited and reported. Every move is a
+conditional update naming the states it may leave, so of two racing
+callers only one wins.
+"""
 
 from __future__ import annotations
 
@@ -16,23 +27,6 @@ class State(StrEnum):
     FAILED = "failed"
 
 
-# A cancelled request whose link was already out stays watched: if someone
-# pays it anyway, the money is credited and reported, so CANCELLED -> PAID.
-TRANSITIONS: dict[State, frozenset[State]] = {
-    State.AWAITING_APPROVAL: frozenset(
-        {State.APPROVED, State.DENIED, State.CANCELLED, State.EXPIRED}
-    ),
-    State.APPROVED: frozenset({State.LINK_OPEN, State.CANCELLED, State.FAILED}),
-    State.LINK_OPEN: frozenset(
-        {State.PAID, State.CANCELLED, State.EXPIRED, State.FAILED}
-    ),
-    State.CANCELLED: frozenset({State.PAID}),
-    State.PAID: frozenset(),
-    State.DENIED: frozenset(),
-    State.EXPIRED: frozenset(),
-    State.FAILED: frozenset(),
-}
-
 OPEN_STATES = frozenset({State.AWAITING_APPROVAL, State.APPROVED, State.LINK_OPEN})
 
 DESCRIPTIONS: dict[State, str] = {
@@ -45,8 +39,3 @@ DESCRIPTIONS: dict[State, str] = {
     State.EXPIRED: "Expired",
     State.FAILED: "Failed",
 }
-
-
-def sources_of(target: State) -> frozenset[State]:
-    """Every state from which ``target`` may be reached."""
-    return frozenset(state for state, nexts in TRANSITIONS.items() if target in nexts)

@@ -354,16 +354,6 @@ def audit_trail(session: Session, request_id: int) -> Sequence[AuditEvent]:
     return list(session.exec(query))
 
 
-def verify_audit_chain(session: Session) -> AuditEvent | None:
-    """The first event whose hash does not match the chain, or None."""
-    prev_hash = GENESIS_HASH
-    for event in session.exec(select(AuditEvent).order_by(col(AuditEvent.id))):
-        if event.prev_hash != prev_hash or _event_hash(prev_hash, event) != event.hash:
-            return event
-        prev_hash = event.hash
-    return None
-
-
 def lock_budget(session: Session) -> None:
     """Serialise budget checks, so two requests never share the last dollars.
 
