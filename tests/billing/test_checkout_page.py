@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from bot.billing.client import BillingClient
-from tests.billing.conftest import RunningSandbox
+from tests.support.sandbox import RunningSandbox
 
 
 @pytest.fixture

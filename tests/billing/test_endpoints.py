@@ -15,7 +15,7 @@ from bot.errors import (
     InvalidInput,
     PaymentDeclined,
 )
-from tests.billing.conftest import RunningSandbox
+from tests.support.sandbox import RunningSandbox
 
 StartSandbox = Callable[..., RunningSandbox]
 MakeClient = Callable[..., BillingClient]

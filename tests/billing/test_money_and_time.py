@@ -11,7 +11,8 @@ import pytest
 
 from bot.billing.client import BillingClient
 from bot.billing.wire import dumps, loads, parse_datetime, to_cents, to_dollars
-from tests.billing.conftest import RunningSandbox, mock_transport
+from tests.billing.conftest import mock_transport
+from tests.support.sandbox import RunningSandbox
 
 BASE = "https://billing.test/api/agents/v1"
 NOW = 1_800_000_000.0

@@ -9,7 +9,8 @@ import pytest
 from bot.billing.client import BillingClient
 from bot.billing.transport import Timeouts
 from bot.errors import BillingRateLimited, BillingUnavailable
-from tests.billing.conftest import RunningSandbox, SleepRecorder
+from tests.billing.conftest import SleepRecorder
+from tests.support.sandbox import RunningSandbox
 
 StartSandbox = Callable[..., RunningSandbox]
 MakeClient = Callable[..., BillingClient]

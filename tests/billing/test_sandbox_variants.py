@@ -11,7 +11,7 @@ import pytest
 from bot.billing.client import BillingClient
 from bot.billing.transport import Timeouts
 from bot.errors import BillingAuthError, BillingRejected
-from tests.billing.conftest import RunningSandbox
+from tests.support.sandbox import RunningSandbox
 
 StartSandbox = Callable[..., RunningSandbox]
 MakeClient = Callable[..., BillingClient]

@@ -11,7 +11,8 @@ import pytest
 from bot.billing.client import BillingClient
 from bot.billing.secret import Secret
 from bot.errors import BillingAuthError, BillingError
-from tests.billing.conftest import RunningSandbox, mock_transport
+from tests.billing.conftest import mock_transport
+from tests.support.sandbox import RunningSandbox
 
 TOKEN = "tok-S3cret-4f9a7c"
 
