@@ -24,6 +24,7 @@ from bot.runner import run_bot
 from bot.settings import Settings, load_settings
 from tests.slack.fake_slack import BOT_TOKEN, FakeSlack
 from tests.slack.sender import SIGNING_SECRET, SlackSender
+from tests.support.sandbox import RunningSandbox
 from tests.support.servers import serve_in_thread
 
 T = TypeVar("T")
@@ -33,22 +34,8 @@ WAIT_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
-class Sandbox:
-    root: str
-
-    def control(self, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, self.root + path, json=body, timeout=5)
-        assert response.status_code < 400, response.text
-        return response.json()
-
-    def state(self) -> dict[str, Any]:
-        return dict(self.control("GET", "/_sandbox/state"))
-
-    def calls(self, path: str) -> list[dict[str, Any]]:
-        return [call for call in self.state()["requests"] if call["path"] == path]
-
-    def pay(self, session_id: str) -> None:
-        self.control("POST", f"/_sandbox/sessions/{session_id}/pay")
+class Sandbox(RunningSandbox):
+    """The sandbox handle, plus the one session a test expects."""
 
     def only_session(self) -> str:
         sessions = self.state()["sessions"]

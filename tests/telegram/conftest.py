@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from bot.billing.sandbox import API_PREFIX, SandboxConfig, create_sandbox_app
+from bot.billing.sandbox import SandboxConfig, create_sandbox_app
 from bot.runner import run_bot
 from bot.settings import Settings, load_settings
+from tests.support.sandbox import RunningSandbox
 from tests.support.servers import serve_in_thread
 from tests.telegram.fake_bot_api import TOKEN, Call, FakeBotApi, user
 
@@ -82,29 +82,8 @@ class Telegram:
 
 
 @dataclass(frozen=True)
-class Sandbox:
-    root: str
-
-    @property
-    def api_url(self) -> str:
-        return self.root + API_PREFIX
-
-    def state(self) -> dict[str, Any]:
-        return httpx.get(self.root + "/_sandbox/state", timeout=5).json()
-
-    def pay(self, session_id: str) -> None:
-        answer = httpx.post(
-            f"{self.root}/_sandbox/sessions/{session_id}/pay", timeout=5
-        )
-        assert answer.status_code == 200, answer.text
-
-    def control(self, path: str, body: Any) -> None:
-        answer = httpx.post(self.root + path, json=body, timeout=5)
-        assert answer.status_code == 200, answer.text
-
-    def calls(self, path: str) -> list[dict[str, Any]]:
-        requests = self.state()["requests"]
-        return [call for call in requests if call["path"].endswith(path)]
+class Sandbox(RunningSandbox):
+    """The sandbox handle, plus finding a session by what it sells."""
 
     def session_for(
         self, amount_cents: int | None = None, plan_id: int | None = None

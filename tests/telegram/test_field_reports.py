@@ -81,8 +81,8 @@ async def test_b11_callbacks_are_answered_before_the_slow_billing_call(
 ) -> None:
     async with running(bot_env, telegram):
         card = await open_card(telegram, ALICE, "/topup 20")
-        sandbox.control("/_sandbox/config", {"slow_seconds": 2})
-        sandbox.control("/_sandbox/faults", {"kinds": ["slow"]})
+        sandbox.configure(slow_seconds=2)
+        sandbox.faults("slow")
         pressed_at = time.monotonic()
         press(telegram, BOB, card, "Approve")
         answer = (await eventually(lambda: answers(telegram)))[0]

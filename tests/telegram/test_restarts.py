@@ -47,8 +47,8 @@ async def test_b18_a_kill_between_fetch_and_handling_loses_nothing(
     telegram: Telegram, sandbox: Sandbox, bot_env: dict[str, str], start_process: Any
 ) -> None:
     bot = await start_process(bot_env)
-    sandbox.control("/_sandbox/config", {"slow_seconds": 3})
-    sandbox.control("/_sandbox/faults", {"kinds": ["slow"]})
+    sandbox.configure(slow_seconds=3)
+    sandbox.faults("slow")
     plans = telegram.api.command(GROUP, ALICE, "/plans")
     await eventually(lambda: fetched(telegram, plans))
     bot.kill()  # the engine is still waiting for the plans
